@@ -1,0 +1,1 @@
+"""The operator JSON API under /api/v1 (thin controllers over the tenants and relay services)."""

@@ -1,0 +1,81 @@
+"""Operator API: channels and keys. Every route needs an operator (admin) key."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.di import Provide
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.admin.deps import provide_admin, provide_session
+from app.errors import AppError
+from app.relay.channels import ChannelIn, ChannelPatch, ChannelView
+from app.relay.channels import service as channels
+from app.relay.state import RelayState
+from app.tenants.accounts import ensure_root_account
+from app.tenants.keys import CreatedKey, KeyContext, create_key, list_keys
+from app.tenants.keys.schemas import KeyView
+
+
+class KeyIn(msgspec.Struct, kw_only=True):
+    name: str
+    models: list[str] | None = None
+    is_admin: bool = False
+
+
+class ChannelController(Controller):
+    path = "/channels"
+    tags = ["channels"]
+
+    @get("/")
+    async def list_channels(self, db: AsyncSession, admin: KeyContext) -> list[ChannelView]:
+        return await channels.list_channels(db)
+
+    @post("/")
+    async def add_channel(self, db: AsyncSession, admin: KeyContext, relay: RelayState,
+                          data: ChannelIn) -> ChannelView:
+        view = await channels.add_channel(db, relay.box, data)
+        await db.commit()
+        relay.directory.invalidate()
+        return view
+
+    @get("/{channel_id:int}")
+    async def get_channel(self, db: AsyncSession, admin: KeyContext, channel_id: int) -> ChannelView:
+        return await channels.get_channel(db, channel_id)
+
+    @patch("/{channel_id:int}")
+    async def update_channel(self, db: AsyncSession, admin: KeyContext, relay: RelayState, channel_id: int,
+                             data: ChannelPatch) -> ChannelView:
+        view = await channels.update_channel(db, relay.box, channel_id, data)
+        await db.commit()
+        relay.directory.invalidate()
+        return view
+
+    @delete("/{channel_id:int}")
+    async def delete_channel(self, db: AsyncSession, admin: KeyContext, relay: RelayState,
+                             channel_id: int) -> None:
+        await channels.delete_channel(db, channel_id)
+        await db.commit()
+        relay.directory.invalidate()
+
+
+class KeyController(Controller):
+    path = "/keys"
+    tags = ["keys"]
+
+    @get("/")
+    async def list_keys(self, db: AsyncSession, admin: KeyContext) -> list[KeyView]:
+        return await list_keys(db, admin.account_id)
+
+    @post("/")
+    async def create_key(self, db: AsyncSession, admin: KeyContext, data: KeyIn) -> CreatedKey:
+        root = await ensure_root_account(db)
+        return await create_key(db, account_id=root.id, name=data.name, models=data.models,
+                                is_admin=data.is_admin)
+
+
+def app_error_handler(_request: object, exc: AppError) -> Response[dict]:
+    return Response({"error": {"code": exc.code, "message": exc.message}}, status_code=exc.status_code)
+
+
+ADMIN_DEPENDENCIES = {"db": Provide(provide_session), "admin": Provide(provide_admin)}

@@ -1,0 +1,78 @@
+"""Application factory. Nothing here reads the environment or connects at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+
+import httpx
+from litestar import Litestar, Response, Router, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from sqlalchemy import text
+
+from app import logs
+from app.admin.controllers import ADMIN_DEPENDENCIES, ChannelController, KeyController, app_error_handler
+from app.config import Settings
+from app.db import create_engine, create_sessionmaker
+from app.errors import AppError
+from app.lib.crypto import SecretBox
+from app.relay.auth import KeyAuthenticator
+from app.relay.channels import ChannelDirectory
+from app.relay.controllers import anthropic, gemini, openai
+from app.relay.outcome import Recorder
+from app.relay.state import RelayState
+from app.relay.upstream.client import UpstreamClient
+
+
+@get("/healthz", include_in_schema=False)
+async def healthz(relay: RelayState) -> Response[dict]:
+    try:
+        async with relay.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - health reports any failure as unhealthy
+        return Response({"status": "unhealthy", "database": type(exc).__name__}, status_code=503)
+    return Response({"status": "ok"})
+
+
+def create_app(settings: Settings | None = None, *,
+               upstream_transport: httpx.AsyncBaseTransport | None = None) -> Litestar:
+    """Build the application. ``upstream_transport`` replaces the network for upstream calls
+    (tests use it to replay recorded responses without sockets)."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        logs.configure(settings.log_level)
+        engine = create_engine(settings)
+        sessionmaker = create_sessionmaker(engine)
+        box = SecretBox(settings.secret_key)
+        relay = RelayState(
+            settings=settings, sessionmaker=sessionmaker, box=box,
+            directory=ChannelDirectory(sessionmaker, box, settings.channel_cache_ttl),
+            keys=KeyAuthenticator(sessionmaker, settings.key_cache_ttl),
+            upstream=UpstreamClient(upstream_transport), recorder=Recorder(),
+        )
+        app.state.relay = relay
+        try:
+            yield
+        finally:
+            await relay.drain()
+            await relay.upstream.aclose()
+            await engine.dispose()
+
+    def provide_relay(state: State) -> RelayState:
+        return state.relay
+
+    admin = Router(path="/api/v1", route_handlers=[ChannelController, KeyController],
+                   dependencies=ADMIN_DEPENDENCIES, exception_handlers={AppError: app_error_handler})
+
+    return Litestar(
+        route_handlers=[healthz, openai.router, anthropic.router, gemini.router, admin],
+        dependencies={"relay": Provide(provide_relay, sync_to_thread=False)},
+        lifespan=[lifespan],
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="Waystation operator API", version="0.1.0", path="/api/schema"),
+        debug=False,
+    )

@@ -1,0 +1,77 @@
+"""Settings, read from the environment here and nowhere else.
+
+``Settings.from_env()`` is called by whoever builds the application (``create_app``, the CLI, the
+worker), never at import time, so tests can build an app with any settings.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DATA_DIR = "var"
+
+
+def _normalise_database_url(url: str) -> str:
+    """Accept the usual spellings and pick the async driver SQLAlchemy needs."""
+    for plain in ("postgres://", "postgresql://"):
+        if url.startswith(plain):
+            return "postgresql+asyncpg://" + url[len(plain):]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+    return url
+
+
+def _load_or_create_secret(data_dir: Path) -> str:
+    """The embedded default keeps its encryption secret in ``var/secret.key`` (mode 0600), so a
+    fresh clone works without configuration and restarts can still decrypt channel keys."""
+    path = data_dir / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    redis_url: str | None = None
+    data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Log level for the app's structured logs.
+    log_level: str = "INFO"
+    #: Seconds an authenticated key stays cached in-process before it is looked up again.
+    key_cache_ttl: float = 30.0
+    #: Seconds the channel directory (routing table) is cached before it is reloaded.
+    channel_cache_ttl: float = 5.0
+    #: Largest request body accepted on /v1 (bytes): images in base64 make bodies big.
+    max_body_bytes: int = 32 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("WAYSTATION_DATA_DIR", DEFAULT_DATA_DIR))
+        database_url = env.get("DATABASE_URL") or f"sqlite+aiosqlite:///{data_dir}/waystation.db"
+        secret = env.get("WAYSTATION_SECRET_KEY") or _load_or_create_secret(data_dir)
+        return cls(
+            database_url=_normalise_database_url(database_url),
+            secret_key=secret,
+            redis_url=env.get("REDIS_URL") or None,
+            data_dir=data_dir,
+            host=env.get("WAYSTATION_HOST", "127.0.0.1"),
+            port=int(env.get("PORT") or env.get("WAYSTATION_PORT") or 8000),
+            log_level=env.get("WAYSTATION_LOG_LEVEL", "INFO"),
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

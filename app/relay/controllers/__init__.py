@@ -1,0 +1,1 @@
+"""HTTP endpoints of the relay, one module per inbound protocol."""

@@ -1,0 +1,88 @@
+"""Model listings in each protocol's shape: only the models the caller's key may use.
+
+``GET /v1/models`` answers in Anthropic's shape when the caller sends ``anthropic-version`` (the
+Anthropic SDK does), else in OpenAI's."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import msgspec
+from litestar import Request, Response
+
+from app.relay import errors
+from app.relay.controllers.common import authenticate, client_request_id, error_response
+from app.relay.errors import RelayError
+from app.relay.state import RelayState
+
+#: Listings carry a creation time; the catalog has none yet, so use a fixed, honest epoch.
+CATALOG_EPOCH = int(datetime(2025, 1, 1, tzinfo=UTC).timestamp())
+OWNER = "waystation"
+
+
+def _json(doc: object, rid: str) -> Response[bytes]:
+    return Response(msgspec.json.encode(doc), media_type="application/json", headers={"x-request-id": rid})
+
+
+def _protocol(request: Request) -> str:
+    return "anthropic" if "anthropic-version" in request.headers else "openai"
+
+
+def _openai_model(name: str) -> dict:
+    return {"id": name, "object": "model", "created": CATALOG_EPOCH, "owned_by": OWNER}
+
+
+def _anthropic_model(name: str) -> dict:
+    return {"type": "model", "id": name, "display_name": name, "created_at": "2025-01-01T00:00:00Z"}
+
+
+def _gemini_model(name: str) -> dict:
+    return {"name": f"models/{name}", "displayName": name, "version": "1",
+            "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
+
+
+async def _visible(request: Request, relay: RelayState) -> list[str]:
+    key = await authenticate(request, relay)
+    return [m for m in await relay.directory.models() if key.may_use(m)]
+
+
+async def list_models_response(request: Request, relay: RelayState) -> Response[bytes]:
+    rid, protocol = client_request_id(request), _protocol(request)
+    try:
+        names = await _visible(request, relay)
+    except RelayError as exc:
+        return error_response(protocol, exc.error, rid=rid)
+    if protocol == "anthropic":
+        data = [_anthropic_model(n) for n in names]
+        return _json({"data": data, "has_more": False, "first_id": names[0] if names else None,
+                      "last_id": names[-1] if names else None}, rid)
+    return _json({"object": "list", "data": [_openai_model(n) for n in names]}, rid)
+
+
+async def model_response(request: Request, relay: RelayState, name: str) -> Response[bytes]:
+    rid, protocol = client_request_id(request), _protocol(request)
+    try:
+        if name not in await _visible(request, relay):
+            raise errors.unknown_model(name)
+    except RelayError as exc:
+        return error_response(protocol, exc.error, rid=rid)
+    return _json(_anthropic_model(name) if protocol == "anthropic" else _openai_model(name), rid)
+
+
+async def gemini_models_response(request: Request, relay: RelayState) -> Response[bytes]:
+    rid = client_request_id(request)
+    try:
+        names = await _visible(request, relay)
+    except RelayError as exc:
+        return error_response("gemini", exc.error, rid=rid)
+    return _json({"models": [_gemini_model(n) for n in names]}, rid)
+
+
+async def gemini_model_response(request: Request, relay: RelayState, name: str) -> Response[bytes]:
+    rid = client_request_id(request)
+    try:
+        if name not in await _visible(request, relay):
+            raise errors.unknown_model(name)
+    except RelayError as exc:
+        return error_response("gemini", exc.error, rid=rid)
+    return _json(_gemini_model(name), rid)

@@ -1,0 +1,223 @@
+"""The request path for model calls: route, relay with failover, answer, record.
+
+Steps 4-7 of DESIGN.md's request path (authentication happens in the controllers; admission,
+reservation and settlement arrive with issues [2] and [3]).
+"""
+
+from __future__ import annotations
+
+import time
+
+from litestar import Response
+from litestar.response import Stream
+
+from app.relay import errors
+from app.relay.channels import Route
+from app.relay.inbound import Inbound
+from app.relay.outcome import Outcome
+from app.relay.passthrough import force_stream_usage, rewrite_first_model, rewrite_model
+from app.relay.protocols import CODECS, ir
+from app.relay.pump import StreamPump
+from app.relay.state import RelayState
+from app.relay.transforms import ConvertTransform, GeminiArrayTransform, PassthroughTransform
+from app.relay.upstream.client import Timeouts, UpstreamReply, UpstreamUnavailable
+from app.relay.upstream.endpoints import auth_headers, upstream_url
+from app.tenants.keys import KeyContext
+
+#: Upstream statuses that say "this channel, not this request": try the next channel.
+#: 400/413/422 are the caller's own mistakes and would fail everywhere.
+RETRYABLE_STATUS = frozenset({401, 402, 403, 404, 408, 409, 425, 429})
+
+#: Operations only OpenAI-type channels can serve (passed through as bytes).
+OPENAI_ONLY = frozenset({"embeddings", "completions", "responses"})
+
+SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+
+
+def _content_type(protocol: str, inbound: Inbound) -> str:
+    if protocol == "gemini" and not inbound.gemini_sse:
+        return "application/json; charset=utf-8"
+    return "text/event-stream; charset=utf-8"
+
+
+class _Attempt:
+    """A channel that answered 2xx, with what it takes to read it."""
+
+    __slots__ = ("route", "reply", "upstream_model")
+
+    def __init__(self, route: Route, reply: UpstreamReply, upstream_model: str) -> None:
+        self.route, self.reply, self.upstream_model = route, reply, upstream_model
+
+
+def _is_overloaded_stream_start(route: Route, reply: UpstreamReply) -> bool:
+    """An Anthropic stream that opens with an ``overloaded_error`` event (before any byte reached
+    the client) is as good as a 529."""
+    first = reply.first_chunk
+    return route.protocol == "anthropic" and first.startswith(b"event: error") and b"overloaded" in first
+
+
+class RelayCall:
+    """One model call through the relay."""
+
+    def __init__(self, state: RelayState, key: KeyContext, inbound: Inbound) -> None:
+        self.state = state
+        self.key = key
+        self.inbound = inbound
+        self.started = time.monotonic()
+        self.outcome = Outcome(request_id=inbound.request_id, key_id=key.key_id, account_id=key.account_id,
+                               protocol=inbound.protocol, op=inbound.op, model=inbound.model,
+                               stream=inbound.stream)
+
+    # ------------------------------------------------------------------ routing
+
+    async def _candidates(self) -> list[Route]:
+        model = self.inbound.model
+        protocols = frozenset({"openai"}) if self.inbound.op in OPENAI_ONLY else None
+        if self.inbound.op == "count_tokens":
+            protocols = frozenset({"anthropic"})
+        routes = await self.state.directory.candidates(model, protocols)
+        if not routes:
+            if protocols is not None and await self.state.directory.candidates(model):
+                raise errors.unsupported_for_model(model, self.inbound.op)
+            raise errors.unknown_model(model)
+        if not self.key.may_use(model):
+            raise errors.forbidden_model(model)
+        return routes
+
+    # ------------------------------------------------------------------ upstream request
+
+    def _upstream_body(self, route: Route, upstream_model: str) -> bytes:
+        inbound = self.inbound
+        if route.protocol == inbound.protocol:
+            body = inbound.body
+            if route.protocol != "gemini" and upstream_model != inbound.model:
+                body = rewrite_model(body, upstream_model)
+            if route.protocol == "openai" and inbound.stream and inbound.op == "chat":
+                body = force_stream_usage(body)
+            return body
+        assert inbound.request is not None  # conversions only exist for chat, which is parsed
+        return CODECS[route.protocol].emit_request(inbound.request, model=upstream_model)
+
+    async def _try(self, route: Route) -> _Attempt | None:
+        """One channel. Returns the attempt on success, None to fail over; raises RelayError for
+        errors that are the caller's (they would fail on every channel)."""
+        inbound = self.inbound
+        upstream_model = route.upstream_model(inbound.model)
+        forward = inbound.forward_headers if route.protocol == inbound.protocol else None
+        url = upstream_url(route, inbound.op, upstream_model, stream=inbound.stream)
+        headers = auth_headers(route, self.state.directory.next_key(route), forward)
+        body = self._upstream_body(route, upstream_model)
+        timeouts = Timeouts(route.connect_timeout, route.first_byte_timeout, route.idle_timeout,
+                            route.total_timeout)
+        try:
+            reply = await self.state.upstream.send(url, headers, body, timeouts, stream=inbound.stream)
+        except UpstreamUnavailable as exc:
+            self.outcome.failures.append(f"{route.name}: {exc.reason}")
+            return None
+        if reply.status < 400:
+            if inbound.stream and _is_overloaded_stream_start(route, reply):
+                await reply.aclose()
+                self.outcome.failures.append(f"{route.name}: overloaded")
+                return None
+            return _Attempt(route, reply, upstream_model)
+        try:
+            raw = await reply.body()
+        except Exception:  # noqa: BLE001 - a broken error body is still a failed attempt
+            raw = b""
+        finally:
+            await reply.aclose()
+        error = CODECS[route.protocol].parse_error(reply.status, raw)
+        self.outcome.failures.append(f"{route.name}: HTTP {reply.status} {error.kind}")
+        if reply.status in RETRYABLE_STATUS or reply.status >= 500 or error.kind == "overloaded":
+            return None
+        # The request itself is wrong: say so in the caller's protocol, keeping the upstream's words.
+        raise errors.RelayError(ir.Error(kind=error.kind, status=reply.status, message=error.message,
+                                         code=error.code, param=error.param))
+
+    async def _first_answer(self) -> _Attempt:
+        routes = await self._candidates()
+        for route in routes:
+            self.outcome.attempts += 1
+            attempt = await self._try(route)
+            if attempt is not None:
+                self.outcome.channel_id = route.id
+                self.outcome.upstream_model = attempt.upstream_model
+                self.outcome.ttfb_ms = (time.monotonic() - self.started) * 1000
+                return attempt
+        last = self.outcome.failures[-1].split(": ", 1)[-1] if self.outcome.failures else "no channel"
+        raise errors.all_channels_failed(self.inbound.model, len(routes), last)
+
+    # ------------------------------------------------------------------ answering
+
+    async def run(self) -> Response[bytes] | Stream:
+        try:
+            attempt = await self._first_answer()
+        except errors.RelayError as exc:
+            self._finish(status=exc.error.status, error_kind=exc.error.kind)
+            raise
+        if self.inbound.stream:
+            return self._stream(attempt)
+        return await self._whole(attempt)
+
+    async def _whole(self, attempt: _Attempt) -> Response[bytes]:
+        inbound, route = self.inbound, attempt.route
+        try:
+            raw = await attempt.reply.body()
+        except (TimeoutError, Exception) as exc:  # noqa: BLE001 - any read failure is an upstream failure
+            self._finish(status=502, error_kind="api_error")
+            raise errors.RelayError(ir.Error(kind="api_error", status=502,
+                                             message=f"The upstream failed while answering: {type(exc).__name__}")
+                                    ) from None
+        finally:
+            await attempt.reply.aclose()
+        upstream_codec = CODECS[route.protocol]
+        if route.protocol == inbound.protocol:
+            body = raw
+            if route.protocol != "gemini" and attempt.upstream_model != inbound.model:
+                body = rewrite_first_model(raw, inbound.model)
+            usage = upstream_codec.parse_usage(raw) if inbound.op != "count_tokens" else None
+            media = attempt.reply.headers.get("content-type", "application/json")
+        else:
+            response = upstream_codec.parse_response(raw)
+            body = CODECS[inbound.protocol].emit_response(response, model=inbound.model)
+            usage = response.usage
+            media = "application/json"
+        self._finish(status=200, usage=usage)
+        return Response(body, status_code=200, media_type=media,
+                        headers={"x-request-id": inbound.request_id})
+
+    def _stream(self, attempt: _Attempt) -> Stream:
+        inbound, route = self.inbound, attempt.route
+        client_codec = CODECS[inbound.protocol]
+        transform: PassthroughTransform | GeminiArrayTransform | ConvertTransform
+        if route.protocol == inbound.protocol and inbound.op == "chat" and inbound.protocol == "gemini":
+            transform = (PassthroughTransform(client_codec, public_model=None, strip_usage_chunk=False)
+                         if inbound.gemini_sse else GeminiArrayTransform(client_codec))
+        elif route.protocol == inbound.protocol:
+            mapped = inbound.model if attempt.upstream_model != inbound.model else None
+            wants_usage = inbound.request.include_usage if inbound.request is not None else True
+            transform = PassthroughTransform(
+                client_codec, public_model=mapped,
+                strip_usage_chunk=inbound.protocol == "openai" and inbound.op == "chat" and not wants_usage)
+        else:
+            assert inbound.request is not None
+            transform = ConvertTransform(CODECS[route.protocol], client_codec, public_model=inbound.model,
+                                         include_usage=inbound.request.include_usage, sse=inbound.gemini_sse)
+        pump = StreamPump(attempt.reply, transform, self._stream_done, self.state.spawn)
+        return Stream(pump.client_stream(), status_code=200, media_type=_content_type(inbound.protocol, inbound),
+                      headers={**SSE_HEADERS, "x-request-id": inbound.request_id})
+
+    def _stream_done(self, pump: StreamPump) -> None:
+        t = pump.transform
+        self.outcome.client_disconnected = pump.client_gone
+        if t.completed:
+            self._finish(status=200, usage=t.usage)
+        else:
+            kind = t.error.kind if t.error is not None else "api_error"
+            self._finish(status=502, usage=t.usage, error_kind=kind)
+
+    def _finish(self, *, status: int, usage: ir.Usage | None = None, error_kind: str | None = None) -> None:
+        o = self.outcome
+        o.status, o.usage, o.error_kind = status, usage, error_kind
+        o.latency_ms = (time.monotonic() - self.started) * 1000
+        self.state.recorder.record(o)

@@ -1,0 +1,54 @@
+"""Local token counting with the offline OpenAI vocabularies from ``bpe-openai``.
+
+Used where no upstream reports a count: the demo channel, ``count_tokens`` on non-Anthropic
+channels, and (later) reservations and streams that break before their usage arrives.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import bpe_openai
+
+from app.relay.protocols import ir
+
+#: Rough per-message framing overhead of chat formats (role markers, separators).
+MESSAGE_OVERHEAD = 4
+
+
+@cache
+def _encoding() -> bpe_openai.Encoding:
+    return bpe_openai.get_encoding("o200k_base")
+
+
+def count_text(text: str) -> int:
+    return len(_encoding().encode(text)) if text else 0
+
+
+def _block_text(block: ir.Block) -> str:
+    if isinstance(block, ir.TextBlock):
+        return block.text
+    if isinstance(block, ir.ToolCallBlock):
+        return block.name + block.arguments
+    if isinstance(block, ir.ToolResultBlock):
+        return "".join(b.text for b in block.content if isinstance(b, ir.TextBlock))
+    if isinstance(block, ir.ThinkingBlock):
+        return block.text
+    return ""
+
+
+#: Images are billed by providers by size; without decoding them, count a typical tile.
+IMAGE_TOKENS = 765
+
+
+def count_request(request: ir.Request) -> int:
+    """Estimated input tokens of a request (text, tool calls/results, tool schemas, images)."""
+    total = sum(count_text(b.text) for b in request.system)
+    for message in request.messages:
+        total += MESSAGE_OVERHEAD
+        for block in message.content:
+            total += IMAGE_TOKENS if isinstance(block, ir.ImageBlock) else count_text(_block_text(block))
+    for tool in request.tools:
+        total += count_text(tool.name) + count_text(tool.description or "")
+        total += count_text(str(tool.parameters))
+    return total

@@ -1,0 +1,165 @@
+"""Stream transforms: upstream bytes in, client bytes out, usage noted on the way.
+
+* :class:`PassthroughTransform` — same protocol: chunks are forwarded as they come; events are
+  re-encoded only when something must change (model rewrite, dropping OpenAI's usage chunk for
+  clients that did not ask for it).
+* :class:`GeminiArrayTransform` — Gemini upstream SSE to a Gemini client that wants Google's
+  JSON-array stream: each event's JSON is copied unchanged into the array.
+* :class:`ConvertTransform` — different protocols: upstream events -> IR -> client events.
+"""
+
+from __future__ import annotations
+
+from app.relay.passthrough import is_usage_only_chunk, rewrite_first_model
+from app.relay.protocols import ir
+from app.relay.protocols.base import Codec
+from app.relay.protocols.sse import SSEDecoder, SSEEvent, encode_event
+
+
+def _interrupted(reason: str) -> ir.Error:
+    return ir.Error(kind="api_error", status=502, message=f"The upstream stream was interrupted: {reason}")
+
+
+class PassthroughTransform:
+    def __init__(self, codec: Codec, *, public_model: str | None, strip_usage_chunk: bool) -> None:
+        self._codec = codec
+        self._sse = SSEDecoder()
+        self._sniffer = codec.usage_sniffer()
+        self._model = public_model  # rewrite the model field to this, when set
+        self._strip_usage = strip_usage_chunk
+        self._reencode = public_model is not None or strip_usage_chunk
+
+    @property
+    def usage(self) -> ir.Usage | None:
+        return self._sniffer.usage
+
+    @property
+    def completed(self) -> bool:
+        return self._sniffer.finished and self._sniffer.error is None
+
+    @property
+    def error(self) -> ir.Error | None:
+        return self._sniffer.error
+
+    def feed(self, chunk: bytes) -> bytes:
+        events = self._sse.feed(chunk)
+        for event in events:
+            self._sniffer.feed(event)
+        if not self._reencode:
+            return chunk
+        return b"".join(self._encode(e) for e in events)
+
+    def _encode(self, event: SSEEvent) -> bytes:
+        data = event.data
+        if self._strip_usage and is_usage_only_chunk(data):
+            return b""
+        if self._model is not None and b'"model"' in data:
+            data = rewrite_first_model(data, self._model)
+        return encode_event(data, event.event)
+
+    def finish(self) -> bytes:
+        out = b""
+        for event in self._sse.close():
+            self._sniffer.feed(event)
+            if self._reencode:
+                out += self._encode(event)
+        if not self._sniffer.finished and self._sniffer.error is None:
+            out += self._codec.emit_stream_error(_interrupted("it ended before completing"))
+        return out
+
+    def fail(self, reason: str) -> bytes:
+        return self._codec.emit_stream_error(_interrupted(reason))
+
+
+class GeminiArrayTransform:
+    def __init__(self, codec: Codec) -> None:
+        self._codec = codec
+        self._sse = SSEDecoder()
+        self._sniffer = codec.usage_sniffer()
+        self._started = False
+
+    @property
+    def usage(self) -> ir.Usage | None:
+        return self._sniffer.usage
+
+    @property
+    def completed(self) -> bool:
+        return self._sniffer.finished and self._sniffer.error is None
+
+    @property
+    def error(self) -> ir.Error | None:
+        return self._sniffer.error
+
+    def _element(self, data: bytes) -> bytes:
+        prefix = b",\r\n" if self._started else b"["
+        self._started = True
+        return prefix + data
+
+    def feed(self, chunk: bytes) -> bytes:
+        out = []
+        for event in self._sse.feed(chunk):
+            self._sniffer.feed(event)
+            out.append(self._element(event.data))
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        out = []
+        for event in self._sse.close():
+            self._sniffer.feed(event)
+            out.append(self._element(event.data))
+        if not self._sniffer.finished and self._sniffer.error is None:
+            out.append(self._error_element(_interrupted("it ended before completing")))
+        out.append(b"]" if self._started else b"[]")
+        return b"".join(out)
+
+    def _error_element(self, error: ir.Error) -> bytes:
+        _status, body = self._codec.emit_error(error)
+        return self._element(body)
+
+    def fail(self, reason: str) -> bytes:
+        return self._error_element(_interrupted(reason)) + b"]"
+
+
+class ConvertTransform:
+    def __init__(self, upstream: Codec, client: Codec, *, public_model: str, include_usage: bool,
+                 sse: bool) -> None:
+        self._sse = SSEDecoder()
+        self._decoder = upstream.stream_decoder()
+        self._encoder = client.stream_encoder(model=public_model, include_usage=include_usage, sse=sse)
+        self.usage: ir.Usage | None = None
+        self.completed = False
+        self.error: ir.Error | None = None
+        self._closed = False
+
+    def _emit(self, events: list[ir.StreamEvent]) -> bytes:
+        out = []
+        for ev in events:
+            if isinstance(ev, ir.MessageDelta) and ev.usage is not None:
+                self.usage = ev.usage
+            elif isinstance(ev, ir.StreamStart) and ev.usage is not None and self.usage is None:
+                self.usage = ev.usage
+            elif isinstance(ev, ir.StreamEnd):
+                self.completed = True
+            elif isinstance(ev, ir.StreamError):
+                self.error = ev.error
+            out.append(self._encoder.encode(ev))
+        return b"".join(out)
+
+    def feed(self, chunk: bytes) -> bytes:
+        return b"".join(self._emit(self._decoder.feed(e)) for e in self._sse.feed(chunk))
+
+    def finish(self) -> bytes:
+        out = b"".join(self._emit(self._decoder.feed(e)) for e in self._sse.close())
+        out += self._emit(self._decoder.close())
+        if not self.completed and self.error is None:
+            out += self._emit([ir.StreamError(error=_interrupted("it ended before completing"))])
+        return out + self._close()
+
+    def fail(self, reason: str) -> bytes:
+        return self._emit([ir.StreamError(error=_interrupted(reason))]) + self._close()
+
+    def _close(self) -> bytes:
+        if self._closed:
+            return b""
+        self._closed = True
+        return self._encoder.close()

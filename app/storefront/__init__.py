@@ -1,0 +1,1 @@
+"""The storefront (signup, dashboard, top-ups) arrives with later issues."""
