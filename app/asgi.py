@@ -20,7 +20,7 @@ from app.errors import AppError
 from app.lib.crypto import SecretBox
 from app.relay.auth import KeyAuthenticator
 from app.relay.channels import ChannelDirectory
-from app.relay.controllers import anthropic, gemini, openai
+from app.relay.controllers import anthropic, gemini, openai, v1_models
 from app.relay.outcome import Recorder
 from app.relay.state import RelayState
 from app.relay.upstream.client import UpstreamClient
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *,
                    dependencies=ADMIN_DEPENDENCIES, exception_handlers={AppError: app_error_handler})
 
     return Litestar(
-        route_handlers=[healthz, openai.router, anthropic.router, gemini.router, admin],
+        route_handlers=[healthz, openai.router, anthropic.router, gemini.router, v1_models.v1_model_path, admin],
         dependencies={"relay": Provide(provide_relay, sync_to_thread=False)},
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,

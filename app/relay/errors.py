@@ -7,10 +7,14 @@ from app.relay.protocols import ir
 
 
 class RelayError(Exception):
-    def __init__(self, error: ir.Error, headers: dict[str, str] | None = None) -> None:
+    """``status``: pin the HTTP status instead of letting the caller's protocol choose it (each
+    protocol has its own status for a kind of error, e.g. Anthropic's 529 for overloaded)."""
+
+    def __init__(self, error: ir.Error, headers: dict[str, str] | None = None, status: int | None = None) -> None:
         super().__init__(error.message)
         self.error = error
         self.headers = headers or {}
+        self.status = status
 
 
 def invalid_key() -> RelayError:
@@ -43,4 +47,4 @@ def all_channels_failed(model: str, attempts: int, last: str) -> RelayError:
     return RelayError(ir.Error(
         kind="overloaded", status=503, code="upstream_unavailable",
         message=f"No upstream could serve '{model}' right now ({attempts} channel(s) tried; last: {last}). "
-                "Please retry shortly."))
+                "Please retry shortly."), status=503)

@@ -16,7 +16,8 @@ from app.relay.channels import Route
 from app.relay.inbound import Inbound
 from app.relay.outcome import Outcome
 from app.relay.passthrough import force_stream_usage, rewrite_first_model, rewrite_model
-from app.relay.protocols import CODECS, ir
+from app.relay.protocols import CODECS, Codec, ir
+from app.relay.protocols.openai import responses_api
 from app.relay.pump import StreamPump
 from app.relay.state import RelayState
 from app.relay.transforms import ConvertTransform, GeminiArrayTransform, PassthroughTransform
@@ -38,6 +39,14 @@ def _content_type(protocol: str, inbound: Inbound) -> str:
     if protocol == "gemini" and not inbound.gemini_sse:
         return "application/json; charset=utf-8"
     return "text/event-stream; charset=utf-8"
+
+
+def _passthrough_usage(op: str, codec: Codec, body: bytes) -> ir.Usage | None:
+    if op == "count_tokens":
+        return None  # counting is free
+    if op == "responses":
+        return responses_api.parse_usage(body)
+    return codec.parse_usage(body)
 
 
 class _Attempt:
@@ -175,7 +184,7 @@ class RelayCall:
             body = raw
             if route.protocol != "gemini" and attempt.upstream_model != inbound.model:
                 body = rewrite_first_model(raw, inbound.model)
-            usage = upstream_codec.parse_usage(raw) if inbound.op != "count_tokens" else None
+            usage = _passthrough_usage(inbound.op, upstream_codec, raw)
             media = attempt.reply.headers.get("content-type", "application/json")
         else:
             response = upstream_codec.parse_response(raw)
@@ -190,14 +199,19 @@ class RelayCall:
         inbound, route = self.inbound, attempt.route
         client_codec = CODECS[inbound.protocol]
         transform: PassthroughTransform | GeminiArrayTransform | ConvertTransform
-        if route.protocol == inbound.protocol and inbound.op == "chat" and inbound.protocol == "gemini":
-            transform = (PassthroughTransform(client_codec, public_model=None, strip_usage_chunk=False)
+        if route.protocol == inbound.protocol and inbound.protocol == "gemini":
+            transform = (PassthroughTransform(client_codec.usage_sniffer(), client_codec.emit_stream_error,
+                                              public_model=None, strip_usage_chunk=False)
                          if inbound.gemini_sse else GeminiArrayTransform(client_codec))
         elif route.protocol == inbound.protocol:
             mapped = inbound.model if attempt.upstream_model != inbound.model else None
             wants_usage = inbound.request.include_usage if inbound.request is not None else True
+            if inbound.op == "responses":
+                sniffer, emit_error = responses_api.ResponsesUsageSniffer(), responses_api.emit_stream_error
+            else:
+                sniffer, emit_error = client_codec.usage_sniffer(), client_codec.emit_stream_error
             transform = PassthroughTransform(
-                client_codec, public_model=mapped,
+                sniffer, emit_error, public_model=mapped,
                 strip_usage_chunk=inbound.protocol == "openai" and inbound.op == "chat" and not wants_usage)
         else:
             assert inbound.request is not None

@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app.relay.passthrough import is_usage_only_chunk, rewrite_first_model
 from app.relay.protocols import ir
-from app.relay.protocols.base import Codec
+from app.relay.protocols.base import Codec, UsageSniffer
 from app.relay.protocols.sse import SSEDecoder, SSEEvent, encode_event
 
 
@@ -21,10 +23,11 @@ def _interrupted(reason: str) -> ir.Error:
 
 
 class PassthroughTransform:
-    def __init__(self, codec: Codec, *, public_model: str | None, strip_usage_chunk: bool) -> None:
-        self._codec = codec
+    def __init__(self, sniffer: UsageSniffer, emit_stream_error: Callable[[ir.Error], bytes], *,
+                 public_model: str | None, strip_usage_chunk: bool) -> None:
+        self._emit_error = emit_stream_error
         self._sse = SSEDecoder()
-        self._sniffer = codec.usage_sniffer()
+        self._sniffer = sniffer
         self._model = public_model  # rewrite the model field to this, when set
         self._strip_usage = strip_usage_chunk
         self._reencode = public_model is not None or strip_usage_chunk
@@ -64,11 +67,11 @@ class PassthroughTransform:
             if self._reencode:
                 out += self._encode(event)
         if not self._sniffer.finished and self._sniffer.error is None:
-            out += self._codec.emit_stream_error(_interrupted("it ended before completing"))
+            out += self._emit_error(_interrupted("it ended before completing"))
         return out
 
     def fail(self, reason: str) -> bytes:
-        return self._codec.emit_stream_error(_interrupted(reason))
+        return self._emit_error(_interrupted(reason))
 
 
 class GeminiArrayTransform:

@@ -7,17 +7,9 @@ from litestar import Request, Response, Router, post
 from litestar.response import Stream
 
 from app.relay import errors, tokens
-from app.relay.controllers.common import (
-    authenticate,
-    client_request_id,
-    decode_object,
-    error_response,
-    internal_error_handler,
-    relay_call,
-)
-from app.relay.errors import RelayError
+from app.relay.controllers.common import answer, authenticate, decode_object, internal_error_handler, relay_call
 from app.relay.inbound import Inbound
-from app.relay.protocols import CODECS, ProtocolError
+from app.relay.protocols import CODECS
 from app.relay.service import RelayCall
 from app.relay.state import RelayState
 
@@ -43,16 +35,15 @@ async def messages(request: Request, relay: RelayState) -> Response[bytes] | Str
 async def count_tokens(request: Request, relay: RelayState) -> Response[bytes] | Stream:
     """Asked of an Anthropic channel when the model has one; otherwise counted locally with the
     OpenAI vocabulary (an estimate, said so in a response header). Never billed."""
-    rid = client_request_id(request)
-    try:
+
+    async def work(rid: str) -> Response[bytes] | Stream:
         key = await authenticate(request, relay)
         body = await request.body()
         # count_tokens bodies are messages bodies without max_tokens.
         parsed = CODECS["anthropic"].parse_request(_with_max_tokens(body))
         inbound = Inbound(protocol="anthropic", op="count_tokens", body=body, model=parsed.model, stream=False,
                           request_id=rid, request=parsed, forward_headers=_forward(request))
-        anthropic_routes = await relay.directory.candidates(parsed.model, frozenset({"anthropic"}))
-        if anthropic_routes:
+        if await relay.directory.candidates(parsed.model, frozenset({"anthropic"})):
             return await RelayCall(relay, key, inbound).run()
         if not await relay.directory.candidates(parsed.model):
             raise errors.unknown_model(parsed.model)
@@ -61,10 +52,8 @@ async def count_tokens(request: Request, relay: RelayState) -> Response[bytes] |
         count = tokens.count_request(parsed)
         return Response(b'{"input_tokens":%d}' % count, media_type="application/json",
                         headers={"x-request-id": rid, "x-waystation-token-count": "estimated"})
-    except ProtocolError as exc:
-        return error_response("anthropic", exc.error, rid=rid)
-    except RelayError as exc:
-        return error_response("anthropic", exc.error, exc.headers, rid=rid)
+
+    return await answer("anthropic", request, work)
 
 
 def _with_max_tokens(body: bytes) -> bytes:

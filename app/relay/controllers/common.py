@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from litestar import Request, Response
@@ -31,8 +31,9 @@ def client_request_id(request: Request) -> str:
 
 
 def error_response(protocol: str, error: ir.Error, headers: dict[str, str] | None = None,
-                   rid: str | None = None) -> Response[bytes]:
-    status, body = CODECS[protocol].emit_error(error)
+                   rid: str | None = None, status: int | None = None) -> Response[bytes]:
+    natural, body = CODECS[protocol].emit_error(error)
+    status = status or natural
     extra = dict(headers or {})
     if rid:
         extra["x-request-id"] = rid
@@ -43,19 +44,29 @@ async def authenticate(request: Request, relay: RelayState) -> KeyContext:
     return await relay.keys.resolve(extract_key(request))
 
 
-async def relay_call(protocol: str, request: Request, relay: RelayState,
-                     make_inbound: Callable[[bytes, str], Inbound]) -> Response[bytes] | Stream:
-    """Authenticate, parse (``make_inbound`` raises ProtocolError on bad input), relay; every
-    failure becomes an error in ``protocol``'s own shape and status."""
+async def answer(protocol: str, request: Request,
+                 work: Callable[[str], Awaitable[Response[bytes] | Stream]]) -> Response[bytes] | Stream:
+    """Run ``work(request_id)``; a ProtocolError or RelayError becomes an error in ``protocol``'s
+    own shape and status."""
     rid = client_request_id(request)
     try:
-        key = await authenticate(request, relay)
-        inbound = make_inbound(await request.body(), rid)
-        return await RelayCall(relay, key, inbound).run()
+        return await work(rid)
     except ProtocolError as exc:
         return error_response(protocol, exc.error, rid=rid)
     except RelayError as exc:
-        return error_response(protocol, exc.error, exc.headers, rid=rid)
+        return error_response(protocol, exc.error, exc.headers, rid=rid, status=exc.status)
+
+
+async def relay_call(protocol: str, request: Request, relay: RelayState,
+                     make_inbound: Callable[[bytes, str], Inbound]) -> Response[bytes] | Stream:
+    """Authenticate, parse (``make_inbound`` raises ProtocolError on bad input), relay."""
+
+    async def work(rid: str) -> Response[bytes] | Stream:
+        key = await authenticate(request, relay)
+        inbound = make_inbound(await request.body(), rid)
+        return await RelayCall(relay, key, inbound).run()
+
+    return await answer(protocol, request, work)
 
 
 def decode_object(body: bytes) -> dict:

@@ -8,10 +8,10 @@ from urllib.parse import unquote
 from litestar import Request, Response, Router, get, post
 from litestar.response import Stream
 
-from app.relay.controllers.common import client_request_id, error_response, internal_error_handler, relay_call
+from app.relay.controllers.common import internal_error_handler, relay_call
 from app.relay.controllers.models import gemini_model_response, gemini_models_response
 from app.relay.inbound import Inbound
-from app.relay.protocols import CODECS, ProtocolError, ir
+from app.relay.protocols import CODECS, ProtocolError
 from app.relay.state import RelayState
 
 METHODS = {"generateContent": False, "streamGenerateContent": True}
@@ -25,19 +25,15 @@ def _split_target(target: str) -> tuple[str, str]:
     return model.removeprefix("models/"), method
 
 
-async def _generate(request: Request, relay: RelayState, target: str) -> Response[bytes] | Stream:
-    try:
-        model, method = _split_target(target)
-    except ProtocolError as exc:
-        return error_response("gemini", exc.error, rid=client_request_id(request))
-    if method not in METHODS:
-        error = ir.Error(kind="not_found", status=404,
-                         message=f"Method '{method}' is not supported; use generateContent or streamGenerateContent.")
-        return error_response("gemini", error, rid=client_request_id(request))
-    stream = METHODS[method]
+async def generate(request: Request, relay: RelayState, target: str) -> Response[bytes] | Stream:
     sse = request.query_params.get("alt") == "sse"
 
     def make(body: bytes, rid: str) -> Inbound:
+        model, method = _split_target(target)
+        if method not in METHODS:
+            raise ProtocolError(f"Method '{method}' is not supported; use generateContent or streamGenerateContent.",
+                                status=404, kind="not_found")
+        stream = METHODS[method]
         parsed = CODECS["gemini"].parse_request(body, model=model, stream=stream)
         return Inbound(protocol="gemini", op="chat", body=body, model=model, stream=stream, request_id=rid,
                        request=parsed, gemini_sse=sse)
@@ -47,12 +43,7 @@ async def _generate(request: Request, relay: RelayState, target: str) -> Respons
 
 @post("/v1beta/models/{target:path}")
 async def generate_v1beta(request: Request, relay: RelayState, target: str) -> Response[bytes] | Stream:
-    return await _generate(request, relay, target)
-
-
-@post("/v1/models/{model_path:path}")
-async def generate_v1(request: Request, relay: RelayState, model_path: str) -> Response[bytes] | Stream:
-    return await _generate(request, relay, model_path)
+    return await generate(request, relay, target)
 
 
 @get("/v1beta/models")
@@ -67,7 +58,7 @@ async def get_model(request: Request, relay: RelayState, target: str) -> Respons
 
 router = Router(
     path="/",
-    route_handlers=[generate_v1beta, generate_v1, list_models, get_model],
+    route_handlers=[generate_v1beta, list_models, get_model],
     exception_handlers={Exception: internal_error_handler("gemini")},
     include_in_schema=False,
 )

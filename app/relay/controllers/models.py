@@ -11,8 +11,7 @@ import msgspec
 from litestar import Request, Response
 
 from app.relay import errors
-from app.relay.controllers.common import authenticate, client_request_id, error_response
-from app.relay.errors import RelayError
+from app.relay.controllers.common import answer, authenticate
 from app.relay.state import RelayState
 
 #: Listings carry a creation time; the catalog has none yet, so use a fixed, honest epoch.
@@ -46,43 +45,44 @@ async def _visible(request: Request, relay: RelayState) -> list[str]:
     return [m for m in await relay.directory.models() if key.may_use(m)]
 
 
+async def _one(request: Request, relay: RelayState, name: str) -> str:
+    if name not in await _visible(request, relay):
+        raise errors.unknown_model(name)
+    return name
+
+
 async def list_models_response(request: Request, relay: RelayState) -> Response[bytes]:
-    rid, protocol = client_request_id(request), _protocol(request)
-    try:
+    protocol = _protocol(request)
+
+    async def work(rid: str) -> Response[bytes]:
         names = await _visible(request, relay)
-    except RelayError as exc:
-        return error_response(protocol, exc.error, rid=rid)
-    if protocol == "anthropic":
-        data = [_anthropic_model(n) for n in names]
-        return _json({"data": data, "has_more": False, "first_id": names[0] if names else None,
-                      "last_id": names[-1] if names else None}, rid)
-    return _json({"object": "list", "data": [_openai_model(n) for n in names]}, rid)
+        if protocol == "anthropic":
+            return _json({"data": [_anthropic_model(n) for n in names], "has_more": False,
+                          "first_id": names[0] if names else None, "last_id": names[-1] if names else None}, rid)
+        return _json({"object": "list", "data": [_openai_model(n) for n in names]}, rid)
+
+    return await answer(protocol, request, work)
 
 
 async def model_response(request: Request, relay: RelayState, name: str) -> Response[bytes]:
-    rid, protocol = client_request_id(request), _protocol(request)
-    try:
-        if name not in await _visible(request, relay):
-            raise errors.unknown_model(name)
-    except RelayError as exc:
-        return error_response(protocol, exc.error, rid=rid)
-    return _json(_anthropic_model(name) if protocol == "anthropic" else _openai_model(name), rid)
+    protocol = _protocol(request)
+    shape = _anthropic_model if protocol == "anthropic" else _openai_model
+
+    async def work(rid: str) -> Response[bytes]:
+        return _json(shape(await _one(request, relay, name)), rid)
+
+    return await answer(protocol, request, work)
 
 
 async def gemini_models_response(request: Request, relay: RelayState) -> Response[bytes]:
-    rid = client_request_id(request)
-    try:
-        names = await _visible(request, relay)
-    except RelayError as exc:
-        return error_response("gemini", exc.error, rid=rid)
-    return _json({"models": [_gemini_model(n) for n in names]}, rid)
+    async def work(rid: str) -> Response[bytes]:
+        return _json({"models": [_gemini_model(n) for n in await _visible(request, relay)]}, rid)
+
+    return await answer("gemini", request, work)
 
 
 async def gemini_model_response(request: Request, relay: RelayState, name: str) -> Response[bytes]:
-    rid = client_request_id(request)
-    try:
-        if name not in await _visible(request, relay):
-            raise errors.unknown_model(name)
-    except RelayError as exc:
-        return error_response("gemini", exc.error, rid=rid)
-    return _json(_gemini_model(name), rid)
+    async def work(rid: str) -> Response[bytes]:
+        return _json(_gemini_model(await _one(request, relay, name)), rid)
+
+    return await answer("gemini", request, work)

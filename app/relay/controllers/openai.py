@@ -7,7 +7,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.response import Stream
 
 from app.relay.controllers.common import decode_object, internal_error_handler, relay_call
-from app.relay.controllers.models import list_models_response, model_response
+from app.relay.controllers.models import list_models_response
 from app.relay.inbound import Inbound
 from app.relay.protocols import CODECS, ProtocolError
 from app.relay.state import RelayState
@@ -59,14 +59,9 @@ async def list_models(request: Request, relay: RelayState) -> Response[bytes]:
     return await list_models_response(request, relay)
 
 
-@get("/models/{model_path:path}")
-async def get_model(request: Request, relay: RelayState, model_path: str) -> Response[bytes]:
-    return await model_response(request, relay, model_path.lstrip("/"))
-
-
 router = Router(
     path="/v1",
-    route_handlers=[chat_completions, embeddings, completions, responses, list_models, get_model],
+    route_handlers=[chat_completions, embeddings, completions, responses, list_models],
     exception_handlers={Exception: internal_error_handler("openai")},
     include_in_schema=False,
 )
