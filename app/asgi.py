@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from litestar import Litestar, Response, Router, get
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from sqlalchemy import text
 
@@ -27,7 +27,7 @@ from app.relay.upstream.client import UpstreamClient
 
 
 @get("/healthz", include_in_schema=False)
-async def healthz(relay: RelayState) -> Response[dict]:
+async def healthz(relay: NamedDependency[RelayState]) -> Response[dict]:
     try:
         async with relay.sessionmaker() as session:
             await session.execute(text("SELECT 1"))

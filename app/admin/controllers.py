@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Controller, Response, delete, get, patch, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.deps import provide_admin, provide_session
@@ -28,32 +29,52 @@ class ChannelController(Controller):
     tags = ["channels"]
 
     @get("/")
-    async def list_channels(self, db: AsyncSession, admin: KeyContext) -> list[ChannelView]:
+    async def list_channels(
+        self, db: NamedDependency[AsyncSession], admin: NamedDependency[KeyContext]
+    ) -> list[ChannelView]:
         return await channels.list_channels(db)
 
     @post("/")
-    async def add_channel(self, db: AsyncSession, admin: KeyContext, relay: RelayState,
-                          data: ChannelIn) -> ChannelView:
+    async def add_channel(
+        self,
+        db: NamedDependency[AsyncSession],
+        admin: NamedDependency[KeyContext],
+        relay: NamedDependency[RelayState],
+        data: JSONBody[ChannelIn],
+    ) -> ChannelView:
         view = await channels.add_channel(db, relay.box, data)
         await db.commit()
         relay.directory.invalidate()
         return view
 
     @get("/{channel_id:int}")
-    async def get_channel(self, db: AsyncSession, admin: KeyContext, channel_id: int) -> ChannelView:
+    async def get_channel(
+        self, db: NamedDependency[AsyncSession], admin: NamedDependency[KeyContext], channel_id: FromPath[int]
+    ) -> ChannelView:
         return await channels.get_channel(db, channel_id)
 
     @patch("/{channel_id:int}")
-    async def update_channel(self, db: AsyncSession, admin: KeyContext, relay: RelayState, channel_id: int,
-                             data: ChannelPatch) -> ChannelView:
+    async def update_channel(
+        self,
+        db: NamedDependency[AsyncSession],
+        admin: NamedDependency[KeyContext],
+        relay: NamedDependency[RelayState],
+        channel_id: FromPath[int],
+        data: JSONBody[ChannelPatch],
+    ) -> ChannelView:
         view = await channels.update_channel(db, relay.box, channel_id, data)
         await db.commit()
         relay.directory.invalidate()
         return view
 
     @delete("/{channel_id:int}")
-    async def delete_channel(self, db: AsyncSession, admin: KeyContext, relay: RelayState,
-                             channel_id: int) -> None:
+    async def delete_channel(
+        self,
+        db: NamedDependency[AsyncSession],
+        admin: NamedDependency[KeyContext],
+        relay: NamedDependency[RelayState],
+        channel_id: FromPath[int],
+    ) -> None:
         await channels.delete_channel(db, channel_id)
         await db.commit()
         relay.directory.invalidate()
@@ -64,14 +85,15 @@ class KeyController(Controller):
     tags = ["keys"]
 
     @get("/")
-    async def list_keys(self, db: AsyncSession, admin: KeyContext) -> list[KeyView]:
+    async def list_keys(self, db: NamedDependency[AsyncSession], admin: NamedDependency[KeyContext]) -> list[KeyView]:
         return await list_keys(db, admin.account_id)
 
     @post("/")
-    async def create_key(self, db: AsyncSession, admin: KeyContext, data: KeyIn) -> CreatedKey:
+    async def create_key(
+        self, db: NamedDependency[AsyncSession], admin: NamedDependency[KeyContext], data: JSONBody[KeyIn]
+    ) -> CreatedKey:
         root = await ensure_root_account(db)
-        return await create_key(db, account_id=root.id, name=data.name, models=data.models,
-                                is_admin=data.is_admin)
+        return await create_key(db, account_id=root.id, name=data.name, models=data.models, is_admin=data.is_admin)
 
 
 def app_error_handler(_request: object, exc: AppError) -> Response[dict]:

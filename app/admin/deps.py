@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 from litestar import Request
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Forbidden, Unauthorized
@@ -14,7 +15,7 @@ from app.relay.state import RelayState
 from app.tenants.keys import KeyContext
 
 
-async def provide_session(relay: RelayState) -> AsyncGenerator[AsyncSession, None]:
+async def provide_session(relay: NamedDependency[RelayState]) -> AsyncGenerator[AsyncSession, None]:
     """One session per request, committed once at the boundary when the handler succeeds."""
     async with relay.sessionmaker() as session:
         try:
@@ -25,7 +26,7 @@ async def provide_session(relay: RelayState) -> AsyncGenerator[AsyncSession, Non
             raise
 
 
-async def provide_admin(request: Request, relay: RelayState) -> KeyContext:
+async def provide_admin(request: Request, relay: NamedDependency[RelayState]) -> KeyContext:
     try:
         key = await relay.keys.resolve(extract_key(request))
     except RelayError as exc:

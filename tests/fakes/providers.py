@@ -436,7 +436,7 @@ class FakeProvider:
                 body = b"".join(chunks)
                 headers.append((b"content-length", str(len(body)).encode()))
                 chunks = [body] if cut is None else ([body[: len(body) // 2]] if cut > 0 else [])
-            elif plan.stream:
+            else:
                 headers.append((b"cache-control", b"no-cache"))
             await send({"type": "http.response.start", "status": plan.status, "headers": headers})
             req.status = plan.status

@@ -524,7 +524,7 @@ def test_stall_after_headers(oai_server):
         with client.stream(
             "POST", oai_server.base_url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"}
         ) as r:
-            assert r.status_code == 200 and time.monotonic() - start < 0.3
+            assert r.status_code == 200 and time.monotonic() - start < 2
             with pytest.raises(httpx.ReadTimeout):
                 r.read()
 

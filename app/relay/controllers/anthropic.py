@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Request, Response, Router, post
+from litestar.di import NamedDependency
 from litestar.response import Stream
 
 from app.relay import errors, tokens
@@ -22,7 +23,7 @@ def _forward(request: Request) -> dict[str, str]:
 
 
 @post("/messages")
-async def messages(request: Request, relay: RelayState) -> Response[bytes] | Stream:
+async def messages(request: Request, relay: NamedDependency[RelayState]) -> Response[bytes] | Stream:
     def make(body: bytes, rid: str) -> Inbound:
         parsed = CODECS["anthropic"].parse_request(body)
         return Inbound(protocol="anthropic", op="chat", body=body, model=parsed.model, stream=parsed.stream,
@@ -32,7 +33,7 @@ async def messages(request: Request, relay: RelayState) -> Response[bytes] | Str
 
 
 @post("/messages/count_tokens")
-async def count_tokens(request: Request, relay: RelayState) -> Response[bytes] | Stream:
+async def count_tokens(request: Request, relay: NamedDependency[RelayState]) -> Response[bytes] | Stream:
     """Asked of an Anthropic channel when the model has one; otherwise counted locally with the
     OpenAI vocabulary (an estimate, said so in a response header). Never billed."""
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 from litestar import Request, Response
+from litestar.di import NamedDependency
 from litestar.response import Stream
 
 from app.lib.ids import request_id
@@ -40,7 +41,7 @@ def error_response(protocol: str, error: ir.Error, headers: dict[str, str] | Non
     return Response(body, status_code=status, media_type="application/json", headers=extra)
 
 
-async def authenticate(request: Request, relay: RelayState) -> KeyContext:
+async def authenticate(request: Request, relay: NamedDependency[RelayState]) -> KeyContext:
     return await relay.keys.resolve(extract_key(request))
 
 
@@ -57,7 +58,7 @@ async def answer(protocol: str, request: Request,
         return error_response(protocol, exc.error, exc.headers, rid=rid, status=exc.status)
 
 
-async def relay_call(protocol: str, request: Request, relay: RelayState,
+async def relay_call(protocol: str, request: Request, relay: NamedDependency[RelayState],
                      make_inbound: Callable[[bytes, str], Inbound]) -> Response[bytes] | Stream:
     """Authenticate, parse (``make_inbound`` raises ProtocolError on bad input), relay."""
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import msgspec
 from litestar import Request, Response
+from litestar.di import NamedDependency
 
 from app.relay import errors
 from app.relay.controllers.common import answer, authenticate
@@ -40,18 +41,18 @@ def _gemini_model(name: str) -> dict:
             "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]}
 
 
-async def _visible(request: Request, relay: RelayState) -> list[str]:
+async def _visible(request: Request, relay: NamedDependency[RelayState]) -> list[str]:
     key = await authenticate(request, relay)
     return [m for m in await relay.directory.models() if key.may_use(m)]
 
 
-async def _one(request: Request, relay: RelayState, name: str) -> str:
+async def _one(request: Request, relay: NamedDependency[RelayState], name: str) -> str:
     if name not in await _visible(request, relay):
         raise errors.unknown_model(name)
     return name
 
 
-async def list_models_response(request: Request, relay: RelayState) -> Response[bytes]:
+async def list_models_response(request: Request, relay: NamedDependency[RelayState]) -> Response[bytes]:
     protocol = _protocol(request)
 
     async def work(rid: str) -> Response[bytes]:
@@ -64,7 +65,7 @@ async def list_models_response(request: Request, relay: RelayState) -> Response[
     return await answer(protocol, request, work)
 
 
-async def model_response(request: Request, relay: RelayState, name: str) -> Response[bytes]:
+async def model_response(request: Request, relay: NamedDependency[RelayState], name: str) -> Response[bytes]:
     protocol = _protocol(request)
     shape = _anthropic_model if protocol == "anthropic" else _openai_model
 
@@ -74,14 +75,14 @@ async def model_response(request: Request, relay: RelayState, name: str) -> Resp
     return await answer(protocol, request, work)
 
 
-async def gemini_models_response(request: Request, relay: RelayState) -> Response[bytes]:
+async def gemini_models_response(request: Request, relay: NamedDependency[RelayState]) -> Response[bytes]:
     async def work(rid: str) -> Response[bytes]:
         return _json({"models": [_gemini_model(n) for n in await _visible(request, relay)]}, rid)
 
     return await answer("gemini", request, work)
 
 
-async def gemini_model_response(request: Request, relay: RelayState, name: str) -> Response[bytes]:
+async def gemini_model_response(request: Request, relay: NamedDependency[RelayState], name: str) -> Response[bytes]:
     async def work(rid: str) -> Response[bytes]:
         return _json(_gemini_model(await _one(request, relay, name)), rid)
 

@@ -4,6 +4,7 @@ responses (OpenAI-type upstreams, passed through), models."""
 from __future__ import annotations
 
 from litestar import Request, Response, Router, get, post
+from litestar.di import NamedDependency
 from litestar.response import Stream
 
 from app.relay.controllers.common import decode_object, internal_error_handler, relay_call
@@ -35,27 +36,27 @@ def _passthrough_inbound(op: Operation) -> callable:
 
 
 @post("/chat/completions")
-async def chat_completions(request: Request, relay: RelayState) -> Response[bytes] | Stream:
+async def chat_completions(request: Request, relay: NamedDependency[RelayState]) -> Response[bytes] | Stream:
     return await relay_call("openai", request, relay, _chat_inbound)
 
 
 @post("/embeddings")
-async def embeddings(request: Request, relay: RelayState) -> Response[bytes] | Stream:
+async def embeddings(request: Request, relay: NamedDependency[RelayState]) -> Response[bytes] | Stream:
     return await relay_call("openai", request, relay, _passthrough_inbound("embeddings"))
 
 
 @post("/completions")
-async def completions(request: Request, relay: RelayState) -> Response[bytes] | Stream:
+async def completions(request: Request, relay: NamedDependency[RelayState]) -> Response[bytes] | Stream:
     return await relay_call("openai", request, relay, _passthrough_inbound("completions"))
 
 
 @post("/responses")
-async def responses(request: Request, relay: RelayState) -> Response[bytes] | Stream:
+async def responses(request: Request, relay: NamedDependency[RelayState]) -> Response[bytes] | Stream:
     return await relay_call("openai", request, relay, _passthrough_inbound("responses"))
 
 
 @get("/models")
-async def list_models(request: Request, relay: RelayState) -> Response[bytes]:
+async def list_models(request: Request, relay: NamedDependency[RelayState]) -> Response[bytes]:
     return await list_models_response(request, relay)
 
 
