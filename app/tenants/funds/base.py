@@ -1,0 +1,60 @@
+"""Funds: what every wallet can still spend, for the request path.
+
+The database ledger is the truth (a wallet's balance is the sum of its entries). A funds store
+keeps, per wallet, a *mirror* of that balance and the sum of its active holds, so that a request
+can reserve its worst-case cost on every wallet of its account chain atomically, all or nothing,
+without touching the database. Two stores exist: in-process (embedded mode, one process) and
+Redis (several replicas). Both can always be rebuilt from the database:
+
+* balances are (re)loaded from the ledger; a per-wallet generation counter, bumped by every
+  applied debit or credit, makes a load that raced with one retry instead of installing a stale
+  value;
+* a hold whose request never settled (crash, lost process) expires; the reconciler asks the ledger
+  whether that request was in fact settled and applies its debit exactly once, else just releases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+#: wallet ids -> current ledger balance (micro-units)
+BalanceLoader = Callable[[Sequence[int]], Awaitable[dict[int, int]]]
+#: request ids -> {wallet id: amount debited} for those that the ledger shows as settled
+SettledLookup = Callable[[Sequence[str]], Awaitable[dict[str, dict[int, int]]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Shortfall:
+    """The reservation failed: ``index`` is the position (in the amounts given) of the first
+    wallet that cannot cover its part."""
+
+    index: int
+
+
+class FundsStore(Protocol):
+    async def reserve(self, request_id: str, amounts: Sequence[tuple[int, int]], ttl: float) -> Shortfall | None:
+        """Hold ``amount`` on every ``(wallet, amount)``, or nothing at all."""
+
+    async def commit(self, request_id: str, debits: Mapping[int, int]) -> None:
+        """The request's ledger transactions are committed: debit the mirrors (exactly once per
+        request) and drop its hold."""
+
+    async def release(self, request_id: str) -> None:
+        """Drop a hold without any charge (the request failed before using anything)."""
+
+    async def credit(self, wallet_id: int, amount: int) -> None:
+        """A committed credit (grant, top-up) or other balance change outside the relay."""
+
+    async def touch(self, wallet_ids: Sequence[int]) -> None:
+        """The ledger is about to change these wallets: a balance read that overlaps must not be
+        installed (call before the database commit, then ``commit``/``credit`` after it)."""
+
+    async def expire(self) -> int:
+        """Resolve holds past their expiry; returns how many."""
+
+    async def resync(self) -> None:
+        """Re-read known wallets' balances from the ledger where no change raced the read."""
+
+    async def aclose(self) -> None: ...

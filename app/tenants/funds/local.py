@@ -1,0 +1,125 @@
+"""In-process funds store (embedded mode: one process, no Redis).
+
+Reservation is atomic because the check and the update run without an ``await`` in between:
+nothing else on the event loop can interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from app.tenants.funds.base import BalanceLoader, SettledLookup, Shortfall
+
+
+@dataclass(slots=True)
+class _Hold:
+    amounts: tuple[tuple[int, int], ...]
+    expires_at: float
+
+
+class LocalFunds:
+    def __init__(self, load_balances: BalanceLoader, settled: SettledLookup) -> None:
+        self._load_balances = load_balances
+        self._settled = settled
+        self._now = time.monotonic
+        self._balance: dict[int, int] = {}
+        self._held: dict[int, int] = {}
+        self._gen: dict[int, int] = {}
+        self._holds: dict[str, _Hold] = {}
+        self._applied: dict[str, float] = {}  # request id -> when its debit was applied
+        self._load_lock = asyncio.Lock()
+
+    # ---------------------------------------------------------------- balances
+
+    async def _ensure_loaded(self, wallets: Sequence[int]) -> None:
+        missing = [w for w in wallets if w not in self._balance]
+        if not missing:
+            return
+        async with self._load_lock:
+            missing = [w for w in missing if w not in self._balance]
+            while missing:
+                gens = {w: self._gen.get(w, 0) for w in missing}
+                loaded = await self._load_balances(missing)
+                for w in missing:
+                    if self._gen.get(w, 0) == gens[w] and w not in self._balance:
+                        self._balance[w] = loaded.get(w, 0)
+                missing = [w for w in missing if w not in self._balance]
+
+    def available(self, wallet_id: int) -> int | None:
+        """Balance minus holds, if the wallet is loaded (for tests and diagnostics)."""
+        if wallet_id not in self._balance:
+            return None
+        return self._balance[wallet_id] - self._held.get(wallet_id, 0)
+
+    def _apply(self, wallet_id: int, delta: int) -> None:
+        self._gen[wallet_id] = self._gen.get(wallet_id, 0) + 1
+        if wallet_id in self._balance:
+            self._balance[wallet_id] += delta
+
+    # ---------------------------------------------------------------- holds
+
+    async def reserve(self, request_id: str, amounts: Sequence[tuple[int, int]], ttl: float) -> Shortfall | None:
+        await self._ensure_loaded([w for w, _ in amounts])
+        # From here to the end: no await, so no other coroutine can interleave.
+        for i, (wallet, amount) in enumerate(amounts):
+            if self._balance[wallet] - self._held.get(wallet, 0) < amount:
+                return Shortfall(i)
+        for wallet, amount in amounts:
+            self._held[wallet] = self._held.get(wallet, 0) + amount
+        self._holds[request_id] = _Hold(tuple(amounts), self._now() + ttl)
+        return None
+
+    def _drop_hold(self, request_id: str) -> None:
+        hold = self._holds.pop(request_id, None)
+        if hold is not None:
+            for wallet, amount in hold.amounts:
+                self._held[wallet] -= amount
+
+    async def commit(self, request_id: str, debits: Mapping[int, int]) -> None:
+        if request_id not in self._applied:
+            self._applied[request_id] = self._now()
+            for wallet, amount in debits.items():
+                self._apply(wallet, -amount)
+        self._drop_hold(request_id)
+
+    async def release(self, request_id: str) -> None:
+        self._drop_hold(request_id)
+
+    async def credit(self, wallet_id: int, amount: int) -> None:
+        self._apply(wallet_id, amount)
+
+    async def touch(self, wallet_ids: Sequence[int]) -> None:
+        for w in wallet_ids:
+            self._gen[w] = self._gen.get(w, 0) + 1
+
+    async def expire(self) -> int:
+        now = self._now()
+        expired = [rid for rid, h in self._holds.items() if h.expires_at <= now]
+        if expired:
+            settled = await self._settled(expired)
+            for rid in expired:
+                if rid in settled:
+                    await self.commit(rid, settled[rid])
+                else:
+                    self._drop_hold(rid)
+        # Forget applied markers long after any hold could still be resolved.
+        horizon = now - 24 * 3600
+        for rid in [r for r, t in self._applied.items() if t < horizon]:
+            del self._applied[rid]
+        return len(expired)
+
+    async def resync(self) -> None:
+        wallets = list(self._balance)
+        if not wallets:
+            return
+        gens = {w: self._gen.get(w, 0) for w in wallets}
+        loaded = await self._load_balances(wallets)
+        for w in wallets:
+            if self._gen.get(w, 0) == gens[w]:
+                self._balance[w] = loaded.get(w, 0)
+
+    async def aclose(self) -> None:
+        return None

@@ -1,0 +1,234 @@
+"""Redis funds store: one coordination point for every replica.
+
+Keys (prefix ``ws:``): ``w:{id}`` hash {bal, held, gen} per wallet; ``hold:{rid}`` the wallet ids
+and amounts of one hold; ``holds`` a sorted set of hold expiries; ``applied:{rid}`` marks a
+request whose debit reached the mirrors (so a reconciler and a late commit cannot both apply it);
+``epoch`` changes when Redis lost its data (FLUSHALL, restart without persistence).
+
+Each replica also remembers its own in-flight holds: when the epoch key is missing, the first
+replica to notice starts a new epoch and every replica re-registers its holds in it, so a flush
+loses no reservation for longer than one round trip per replica.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+
+from redis.asyncio import Redis
+
+from app.tenants.funds.base import BalanceLoader, SettledLookup, Shortfall
+
+PREFIX = "ws:"
+APPLIED_TTL_MS = 24 * 3600 * 1000
+
+# KEYS: epoch, holds, hold:{rid}, wallet hashes...   ARGV: epoch, rid, ttl_ms, now_ms, then (id, amount) pairs
+_RESERVE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'EPOCH', 0} end
+local n = #KEYS - 3
+for i = 1, n do
+  local key = KEYS[3 + i]
+  local bal = redis.call('HGET', key, 'bal')
+  if not bal then return {'LOAD', i} end
+  local held = tonumber(redis.call('HGET', key, 'held') or '0')
+  if tonumber(bal) - held < tonumber(ARGV[4 + 2 * i]) then return {'SHORT', i} end
+end
+local parts = {}
+for i = 1, n do
+  redis.call('HINCRBY', KEYS[3 + i], 'held', ARGV[4 + 2 * i])
+  parts[#parts + 1] = ARGV[3 + 2 * i] .. ':' .. ARGV[4 + 2 * i]
+end
+redis.call('SET', KEYS[3], table.concat(parts, ','), 'PX', tonumber(ARGV[3]) + 60000)
+redis.call('ZADD', KEYS[2], tonumber(ARGV[4]) + tonumber(ARGV[3]), ARGV[2])
+return {'OK', 0}
+"""
+
+# Drop a hold. KEYS: holds, hold:{rid}   ARGV: rid, prefix
+_RELEASE = """
+local hold = redis.call('GET', KEYS[2])
+if hold then
+  for id, amount in string.gmatch(hold, '(%d+):(%d+)') do
+    redis.call('HINCRBY', ARGV[2] .. 'w:' .. id, 'held', -tonumber(amount))
+  end
+  redis.call('DEL', KEYS[2])
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+return hold and 1 or 0
+"""
+
+# Apply a committed debit once, then drop the hold.
+# KEYS: applied:{rid}, holds, hold:{rid}, wallet hashes...   ARGV: rid, prefix, applied_ttl, amounts...
+_COMMIT = """
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) then
+  for i = 4, #KEYS do
+    local key = KEYS[i]
+    redis.call('HINCRBY', key, 'gen', 1)
+    if redis.call('HEXISTS', key, 'bal') == 1 then
+      redis.call('HINCRBY', key, 'bal', -tonumber(ARGV[i]))
+    end
+  end
+end
+local hold = redis.call('GET', KEYS[3])
+if hold then
+  for id, amount in string.gmatch(hold, '(%d+):(%d+)') do
+    redis.call('HINCRBY', ARGV[2] .. 'w:' .. id, 'held', -tonumber(amount))
+  end
+  redis.call('DEL', KEYS[3])
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+# Install a balance read from the ledger unless a change raced the read.
+# KEYS: wallet hash   ARGV: balance, generation seen before the read, overwrite (1) or only when absent (0)
+_INSTALL = """
+local gen = tonumber(redis.call('HGET', KEYS[1], 'gen') or '0')
+if gen ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '0' and redis.call('HEXISTS', KEYS[1], 'bal') == 1 then return 1 end
+redis.call('HSET', KEYS[1], 'bal', ARGV[1])
+return 1
+"""
+
+# A change outside the relay (credit) or one about to be committed (touch).
+# KEYS: wallet hash   ARGV: delta
+_ADJUST = """
+redis.call('HINCRBY', KEYS[1], 'gen', 1)
+if redis.call('HEXISTS', KEYS[1], 'bal') == 1 and tonumber(ARGV[1]) ~= 0 then
+  redis.call('HINCRBY', KEYS[1], 'bal', ARGV[1])
+end
+return 1
+"""
+
+# Re-register a hold after a flush. KEYS: holds, hold:{rid}, wallet hashes...   ARGV: rid, expires_ms, amounts...
+_READD = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local parts = {}
+for i = 3, #KEYS do
+  redis.call('HINCRBY', KEYS[i], 'held', ARGV[i])
+  parts[#parts + 1] = string.match(KEYS[i], 'w:(%d+)$') .. ':' .. ARGV[i]
+end
+redis.call('SET', KEYS[2], table.concat(parts, ','), 'PXAT', tonumber(ARGV[2]) + 60000)
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
+return 1
+"""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class RedisFunds:
+    def __init__(self, redis: Redis, load_balances: BalanceLoader, settled: SettledLookup,
+                 prefix: str = PREFIX) -> None:
+        self._r = redis
+        self._load_balances = load_balances
+        self._settled = settled
+        self._p = prefix
+        self._epoch: str | None = None
+        # This replica's in-flight holds: rid -> (amounts, expires_ms), to re-register after a flush.
+        self._mine: dict[str, tuple[tuple[tuple[int, int], ...], int]] = {}
+        self._reserve = redis.register_script(_RESERVE)
+        self._release = redis.register_script(_RELEASE)
+        self._commit = redis.register_script(_COMMIT)
+        self._install = redis.register_script(_INSTALL)
+        self._adjust = redis.register_script(_ADJUST)
+        self._readd = redis.register_script(_READD)
+
+    def _w(self, wallet_id: int) -> str:
+        return f"{self._p}w:{wallet_id}"
+
+    # ---------------------------------------------------------------- epochs
+
+    async def _join_epoch(self) -> None:
+        """Adopt the current epoch, starting one if Redis has none, and re-register our holds."""
+        key = self._p + "epoch"
+        await self._r.set(key, uuid.uuid4().hex, nx=True)
+        current = (await self._r.get(key)).decode()
+        if current != self._epoch:
+            self._epoch = current
+            for rid, (amounts, expires_ms) in list(self._mine.items()):
+                await self._readd(keys=[self._p + "holds", f"{self._p}hold:{rid}", *(self._w(w) for w, _ in amounts)],
+                                  args=[rid, expires_ms, *(a for _, a in amounts)])
+
+    # ---------------------------------------------------------------- balances
+
+    async def _load(self, wallets: Sequence[int], overwrite: bool) -> None:
+        pipe = self._r.pipeline(transaction=False)
+        for w in wallets:
+            pipe.hget(self._w(w), "gen")
+        gens = [int(g or 0) for g in await pipe.execute()]
+        balances = await self._load_balances(wallets)
+        for w, gen in zip(wallets, gens, strict=True):
+            await self._install(keys=[self._w(w)], args=[balances.get(w, 0), gen, 1 if overwrite else 0])
+
+    # ---------------------------------------------------------------- holds
+
+    async def reserve(self, request_id: str, amounts: Sequence[tuple[int, int]], ttl: float) -> Shortfall | None:
+        if self._epoch is None:
+            await self._join_epoch()
+        ttl_ms = int(ttl * 1000)
+        keys = [self._p + "epoch", self._p + "holds", f"{self._p}hold:{request_id}", *(self._w(w) for w, _ in amounts)]
+        flat = [x for pair in amounts for x in pair]
+        for _attempt in range(5):
+            now = _now_ms()
+            status, index = await self._reserve(keys=keys, args=[self._epoch, request_id, ttl_ms, now, *flat])
+            status = status.decode() if isinstance(status, bytes) else status
+            if status == "OK":
+                self._mine[request_id] = (tuple(amounts), now + ttl_ms)
+                return None
+            if status == "SHORT":
+                return Shortfall(int(index) - 1)
+            if status == "EPOCH":
+                await self._join_epoch()
+            else:  # LOAD: a wallet's balance is not mirrored yet
+                await self._load([w for w, _ in amounts], overwrite=False)
+        raise RuntimeError("could not reserve funds: Redis kept changing underneath")
+
+    async def commit(self, request_id: str, debits: Mapping[int, int]) -> None:
+        wallets = list(debits)
+        await self._commit(
+            keys=[f"{self._p}applied:{request_id}", self._p + "holds", f"{self._p}hold:{request_id}",
+                  *(self._w(w) for w in wallets)],
+            args=[request_id, self._p, APPLIED_TTL_MS, *(debits[w] for w in wallets)])
+        self._mine.pop(request_id, None)
+
+    async def release(self, request_id: str) -> None:
+        await self._release(keys=[self._p + "holds", f"{self._p}hold:{request_id}"], args=[request_id, self._p])
+        self._mine.pop(request_id, None)
+
+    async def credit(self, wallet_id: int, amount: int) -> None:
+        await self._adjust(keys=[self._w(wallet_id)], args=[amount])
+
+    async def touch(self, wallet_ids: Sequence[int]) -> None:
+        for w in wallet_ids:
+            await self._adjust(keys=[self._w(w)], args=[0])
+
+    async def expire(self) -> int:
+        # Runs periodically on every replica, so a replica without traffic still re-registers its
+        # holds soon after a flush.
+        await self._join_epoch()
+        due = [r.decode() for r in await self._r.zrangebyscore(self._p + "holds", 0, _now_ms())]
+        if not due:
+            return 0
+        settled = await self._settled(due)
+        for rid in due:
+            if rid in settled:
+                await self.commit(rid, settled[rid])
+            else:
+                await self.release(rid)
+        return len(due)
+
+    async def resync(self) -> None:
+        wallets: list[int] = []
+        async for key in self._r.scan_iter(match=self._p + "w:*", count=500):
+            wallets.append(int(key.decode().rsplit(":", 1)[1]))
+        for i in range(0, len(wallets), 500):
+            await self._load(wallets[i:i + 500], overwrite=True)
+
+    async def available(self, wallet_id: int) -> int | None:
+        bal, held = await self._r.hmget(self._w(wallet_id), "bal", "held")
+        return None if bal is None else int(bal) - int(held or 0)
+
+    async def aclose(self) -> None:
+        await self._r.aclose()
