@@ -2,56 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from datetime import UTC, datetime
+from typing import Any
 
 import click
 import msgspec
 import uvicorn
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import migrations
+from app import cli_money, migrations
+from app.cli_support import _emit, _fail, _run, json_option, run_or_fail, usd_or_fail
 from app.config import Settings
-from app.db import create_engine, create_sessionmaker
 from app.errors import AppError
 from app.lib.crypto import SecretBox
 from app.relay.channels import CHANNEL_TYPES, ChannelIn
 from app.relay.channels import service as channels
 from app.tenants.accounts import ensure_root_account
 from app.tenants.keys import create_key
-
-T = TypeVar("T")
-
-
-def _run(settings: Settings, work: Callable[[AsyncSession, SecretBox], Awaitable[T]]) -> T:
-    async def main() -> T:
-        engine = create_engine(settings)
-        try:
-            async with create_sessionmaker(engine)() as session:
-                result = await work(session, SecretBox(settings.secret_key))
-                await session.commit()
-                return result
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
-
-
-def _emit(as_json: bool, payload: Any, human: str) -> None:
-    click.echo(msgspec.json.encode(payload).decode() if as_json else human)
-
-
-def _fail(as_json: bool, message: str, code: int = 1) -> None:
-    if as_json:
-        click.echo(msgspec.json.encode({"error": message}).decode(), err=True)
-    else:
-        click.echo(f"error: {message}", err=True)
-    sys.exit(code)
-
-
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+from app.worker import run as run_worker
 
 
 @click.group()
@@ -136,19 +104,40 @@ def keys_group() -> None:
 
 
 @keys_group.command(name="create")
-@click.option("--name", required=True)
+@click.option("--account", "account_id", default=None, type=int, help="Owning account (default: the root).")
+@click.option("--name", default="default")
 @click.option("--models", default=None, help="Comma-separated allowlist of models (default: all).")
 @click.option("--admin", is_flag=True, help="Also allow the operator API under /api/v1.")
+@click.option("--ip-allow", "ip_allow", multiple=True, help="Allowed client IP or CIDR (repeatable).")
+@click.option("--spend-cap-total", default=None, metavar="USD", help="Lifetime spend cap.")
+@click.option("--spend-cap-day", default=None, metavar="USD", help="Spend cap per UTC day.")
+@click.option("--spend-cap-month", default=None, metavar="USD", help="Spend cap per UTC month.")
+@click.option("--rpm", default=None, type=int, help="Requests per minute.")
+@click.option("--tpm", default=None, type=int, help="Tokens per minute.")
+@click.option("--max-concurrency", default=None, type=int, help="Requests in flight.")
+@click.option("--expires-at", default=None, type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="Expiry (UTC).")
 @json_option
-def keys_create(name: str, models: str | None, admin: bool, as_json: bool) -> None:
-    """Create an API key on the operator account. The key is printed once and never stored."""
+def keys_create(account_id: int | None, name: str, models: str | None, admin: bool, ip_allow: tuple[str, ...],
+                spend_cap_total: str | None, spend_cap_day: str | None, spend_cap_month: str | None,
+                rpm: int | None, tpm: int | None, max_concurrency: int | None, expires_at: datetime | None,
+                as_json: bool) -> None:
+    """Create an API key (on the operator account unless --account). The key is printed once and never stored."""
     allow = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    networks = [n.strip() for item in ip_allow for n in item.split(",") if n.strip()] or None
+    cap_total = usd_or_fail(as_json, "--spend-cap-total", spend_cap_total)
+    cap_day = usd_or_fail(as_json, "--spend-cap-day", spend_cap_day)
+    cap_month = usd_or_fail(as_json, "--spend-cap-month", spend_cap_month)
+    expires = expires_at.replace(tzinfo=UTC) if expires_at else None
 
     async def work(session: AsyncSession, _box: SecretBox):  # type: ignore[no-untyped-def]
-        root = await ensure_root_account(session)
-        return await create_key(session, account_id=root.id, name=name, models=allow, is_admin=admin)
+        owner = account_id if account_id is not None else (await ensure_root_account(session)).id
+        return await create_key(session, account_id=owner, name=name, models=allow, is_admin=admin,
+                                expires_at=expires, ip_allowlist=networks, spend_cap_total=cap_total,
+                                spend_cap_day=cap_day, spend_cap_month=cap_month, rpm=rpm, tpm=tpm,
+                                max_concurrency=max_concurrency)
 
-    created = _run(Settings.from_env(), work)
+    created = run_or_fail(as_json, work)
     human = (f"{created.secret}\n\nThis is the only time the key is shown. Store it now.\n"
              f"(key {created.key.id} '{created.key.name}', prefix {created.key.prefix})")
     _emit(as_json, created, human)
@@ -163,6 +152,16 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     settings = Settings.from_env()
     uvicorn.run("app.asgi:create_app", factory=True, host=host or settings.host, port=port or settings.port,
                 workers=workers, log_level="warning", access_log=False)
+
+
+@main.command()
+def worker() -> None:
+    """Run the background worker (arq; needs REDIS_URL)."""
+    run_worker(Settings.from_env())
+
+
+for _group in cli_money.GROUPS:
+    main.add_command(_group)
 
 
 if __name__ == "__main__":

@@ -1,27 +1,22 @@
-"""Operator API: channels and keys. Every route needs an operator (admin) key."""
+"""Operator API: channels and keys. Every route needs an operator (admin) key; channels are the
+platform's, so only the root's keys manage them."""
 
 from __future__ import annotations
 
-import msgspec
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.deps import provide_admin, provide_session
+from app.admin.schemas import KeyIn, micro
+from app.admin.scope import account_in_scope, require_root
 from app.errors import AppError
 from app.relay.channels import ChannelIn, ChannelPatch, ChannelView
 from app.relay.channels import service as channels
 from app.relay.state import RelayState
-from app.tenants.accounts import ensure_root_account
 from app.tenants.keys import CreatedKey, KeyContext, create_key, list_keys
 from app.tenants.keys.schemas import KeyView
-
-
-class KeyIn(msgspec.Struct, kw_only=True):
-    name: str
-    models: list[str] | None = None
-    is_admin: bool = False
 
 
 class ChannelController(Controller):
@@ -32,6 +27,7 @@ class ChannelController(Controller):
     async def list_channels(
         self, db: NamedDependency[AsyncSession], admin: NamedDependency[KeyContext]
     ) -> list[ChannelView]:
+        await require_root(db, admin)
         return await channels.list_channels(db)
 
     @post("/")
@@ -42,6 +38,7 @@ class ChannelController(Controller):
         relay: NamedDependency[RelayState],
         data: JSONBody[ChannelIn],
     ) -> ChannelView:
+        await require_root(db, admin)
         view = await channels.add_channel(db, relay.box, data)
         await db.commit()
         relay.directory.invalidate()
@@ -51,6 +48,7 @@ class ChannelController(Controller):
     async def get_channel(
         self, db: NamedDependency[AsyncSession], admin: NamedDependency[KeyContext], channel_id: FromPath[int]
     ) -> ChannelView:
+        await require_root(db, admin)
         return await channels.get_channel(db, channel_id)
 
     @patch("/{channel_id:int}")
@@ -62,6 +60,7 @@ class ChannelController(Controller):
         channel_id: FromPath[int],
         data: JSONBody[ChannelPatch],
     ) -> ChannelView:
+        await require_root(db, admin)
         view = await channels.update_channel(db, relay.box, channel_id, data)
         await db.commit()
         relay.directory.invalidate()
@@ -75,6 +74,7 @@ class ChannelController(Controller):
         relay: NamedDependency[RelayState],
         channel_id: FromPath[int],
     ) -> None:
+        await require_root(db, admin)
         await channels.delete_channel(db, channel_id)
         await db.commit()
         relay.directory.invalidate()
@@ -92,8 +92,15 @@ class KeyController(Controller):
     async def create_key(
         self, db: NamedDependency[AsyncSession], admin: NamedDependency[KeyContext], data: JSONBody[KeyIn]
     ) -> CreatedKey:
-        root = await ensure_root_account(db)
-        return await create_key(db, account_id=root.id, name=data.name, models=data.models, is_admin=data.is_admin)
+        owner = await account_in_scope(db, admin, data.account_id if data.account_id is not None else admin.account_id)
+        return await create_key(
+            db, account_id=owner.id, name=data.name, models=data.models, is_admin=data.is_admin,
+            expires_at=data.expires_at, ip_allowlist=data.ip_allowlist,
+            spend_cap_total=micro("spend_cap_total_usd", data.spend_cap_total_usd),
+            spend_cap_day=micro("spend_cap_day_usd", data.spend_cap_day_usd),
+            spend_cap_month=micro("spend_cap_month_usd", data.spend_cap_month_usd),
+            rpm=data.rpm, tpm=data.tpm, max_concurrency=data.max_concurrency,
+        )
 
 
 def app_error_handler(_request: object, exc: AppError) -> Response[dict]:

@@ -20,4 +20,19 @@ class Account(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))
+    #: Materialised path of ids from the root, each followed by "/": "1/5/9/". A subtree is
+    #: ``path LIKE '1/5/%'``; the chain root..account is the path split on "/".
+    path: Mapped[str] = mapped_column(String(255), unique=True, index=True)
+    #: Edges from the root: 0 for the root, 1 for its direct children, ...
+    depth: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = created_at_column()
+
+    @property
+    def chain(self) -> tuple[int, ...]:
+        """Account ids from the root down to this account."""
+        return path_ids(self.path)
+
+
+def path_ids(path: str) -> tuple[int, ...]:
+    """"1/5/9/" -> (1, 5, 9)."""
+    return tuple(int(part) for part in path.split("/") if part)

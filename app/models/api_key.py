@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, created_at_column
@@ -25,4 +25,14 @@ class ApiKey(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    #: Client networks (normalised CIDRs) allowed to use the key; None means any address.
+    ip_allowlist: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    #: Spend caps in micro-units (None: no cap), over the key's life, a UTC day, a UTC month.
+    spend_cap_total: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    spend_cap_day: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    spend_cap_month: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    #: Requests per minute, tokens per minute and requests in flight (None: no key-level limit).
+    rpm: Mapped[int | None] = mapped_column(Integer, default=None)
+    tpm: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_concurrency: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = created_at_column()

@@ -1,3 +1,17 @@
-from app.tenants.accounts.service import ensure_root_account
+"""The account tree (root -> resellers -> customers)."""
 
-__all__ = ["ensure_root_account"]
+from app.tenants.accounts.schemas import AccountView
+from app.tenants.accounts.service import (
+    chain,
+    create_account,
+    ensure_root_account,
+    get_account,
+    is_within,
+    list_accounts,
+    visible_account,
+)
+
+__all__ = [
+    "AccountView", "chain", "create_account", "ensure_root_account", "get_account", "is_within", "list_accounts",
+    "visible_account",
+]
