@@ -13,17 +13,25 @@ from litestar.openapi import OpenAPIConfig
 from sqlalchemy import text
 
 from app import logs
+from app.admin.accounts import AccountController
 from app.admin.controllers import ADMIN_DEPENDENCIES, ChannelController, KeyController, app_error_handler
+from app.admin.ledger import LedgerController
+from app.admin.pricing import AccountPriceController, ChannelPriceController, PriceController
 from app.config import Settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import AppError
+from app.jobs import periodic_reconciler
 from app.lib.crypto import SecretBox
 from app.relay.auth import KeyAuthenticator
+from app.relay.billing import Billing, post_settlements
 from app.relay.channels import ChannelDirectory
 from app.relay.controllers import anthropic, gemini, openai, v1_models
 from app.relay.outcome import Recorder
+from app.relay.settlement import SettlementWriter
 from app.relay.state import RelayState
 from app.relay.upstream.client import UpstreamClient
+from app.tenants.funds.factory import create_funds
+from app.tenants.pricing import PriceTable
 
 
 @get("/healthz", include_in_schema=False)
@@ -48,24 +56,34 @@ def create_app(settings: Settings | None = None, *,
         engine = create_engine(settings)
         sessionmaker = create_sessionmaker(engine)
         box = SecretBox(settings.secret_key)
+        funds = create_funds(settings, sessionmaker)
+        writer = SettlementWriter(sessionmaker, funds, post_settlements)
+        writer.start()
+        prices = PriceTable(sessionmaker, settings.channel_cache_ttl)
         relay = RelayState(
             settings=settings, sessionmaker=sessionmaker, box=box,
             directory=ChannelDirectory(sessionmaker, box, settings.channel_cache_ttl),
             keys=KeyAuthenticator(sessionmaker, settings.key_cache_ttl),
             upstream=UpstreamClient(upstream_transport), recorder=Recorder(),
+            billing=Billing(prices, funds, writer, settings.hold_grace),
         )
         app.state.relay = relay
         try:
-            yield
+            async with periodic_reconciler(funds, settings.reconcile_every):
+                yield
         finally:
             await relay.drain()
+            await writer.aclose()
+            await funds.aclose()
             await relay.upstream.aclose()
             await engine.dispose()
 
     def provide_relay(state: State) -> RelayState:
         return state.relay
 
-    admin = Router(path="/api/v1", route_handlers=[ChannelController, KeyController],
+    operator_api = [ChannelController, KeyController, AccountController, AccountPriceController, PriceController,
+                    ChannelPriceController, LedgerController]
+    admin = Router(path="/api/v1", route_handlers=operator_api,
                    dependencies=ADMIN_DEPENDENCIES, exception_handlers={AppError: app_error_handler})
 
     return Litestar(

@@ -53,6 +53,12 @@ class Settings:
     key_cache_ttl: float = 30.0
     #: Seconds the channel directory (routing table) is cached before it is reloaded.
     channel_cache_ttl: float = 5.0
+    #: Namespace of every Redis key (several deployments or test runs can share one Redis).
+    redis_prefix: str = "ws:"
+    #: Seconds a hold outlives its channel's total timeout before the reconciler may resolve it.
+    hold_grace: float = 60.0
+    #: Seconds between rounds of hold expiry and balance re-sync.
+    reconcile_every: float = 5.0
     #: Largest request body accepted on /v1 (bytes): images in base64 make bodies big.
     max_body_bytes: int = 32 * 1024 * 1024
 
@@ -66,6 +72,9 @@ class Settings:
             database_url=_normalise_database_url(database_url),
             secret_key=secret,
             redis_url=env.get("REDIS_URL") or None,
+            redis_prefix=env.get("WAYSTATION_REDIS_PREFIX", "ws:"),
+            hold_grace=float(env.get("WAYSTATION_HOLD_GRACE", "60")),
+            reconcile_every=float(env.get("WAYSTATION_RECONCILE_EVERY", "5")),
             data_dir=data_dir,
             host=env.get("WAYSTATION_HOST", "127.0.0.1"),
             port=int(env.get("PORT") or env.get("WAYSTATION_PORT") or 8000),

@@ -48,3 +48,23 @@ def all_channels_failed(model: str, attempts: int, last: str) -> RelayError:
         kind="overloaded", status=503, code="upstream_unavailable",
         message=f"No upstream could serve '{model}' right now ({attempts} channel(s) tried; last: {last}). "
                 "Please retry shortly."), status=503)
+
+
+def not_sold(model: str) -> RelayError:
+    return RelayError(ir.Error(kind="not_found", status=404, code="model_not_found", param="model",
+                               message=f"The model '{model}' is not available to this account."))
+
+
+def insufficient_quota() -> RelayError:
+    return RelayError(ir.Error(
+        kind="insufficient_quota", status=429, code="insufficient_quota",
+        message="You exceeded your current quota: your balance cannot cover this request. "
+                "Top up your account or lower max_tokens."))
+
+
+def provider_out_of_credit() -> RelayError:
+    """A reseller above the caller is out of credit. Says so without revealing anyone's balance."""
+    return RelayError(ir.Error(
+        kind="insufficient_quota", status=402, code="provider_out_of_credit",
+        message="Your provider's account is out of credit, so this request cannot be served right now. "
+                "Please contact your provider."))

@@ -9,13 +9,16 @@ generated is still accounted for, then closes the upstream connection.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
 import httpx
 
 from app.relay.protocols import ir
 from app.relay.upstream.client import UpstreamReply
+
+log = logging.getLogger("waystation.relay")
 
 #: Chunks buffered for a slow client before the pump waits (backpressure to the upstream).
 QUEUE_SIZE = 64
@@ -29,11 +32,15 @@ class StreamTransform(Protocol):
     def feed(self, chunk: bytes) -> bytes: ...
     def finish(self) -> bytes: ...
     def fail(self, reason: str) -> bytes: ...
+    def generated_text(self) -> str:
+        """Text, tool arguments and thinking generated so far (for billing a stream that broke
+        before it reported usage)."""
 
 
 class StreamPump:
     def __init__(self, reply: UpstreamReply, transform: StreamTransform,
-                 on_done: Callable[[StreamPump], None], spawn: Callable[[asyncio.Task[None]], None]) -> None:
+                 on_done: Callable[[StreamPump], Awaitable[None]],
+                 spawn: Callable[[asyncio.Task[None]], None]) -> None:
         self._reply = reply
         self.transform = transform
         self._on_done = on_done
@@ -49,23 +56,33 @@ class StreamPump:
 
     async def _pump(self) -> None:
         transform = self.transform
+        held: list[bytes] = []  # the stream's last bytes wait for its settlement
         try:
             try:
                 async for chunk in self._reply.iter_chunks():
                     out = transform.feed(chunk)
-                    if out:
+                    if not out:
+                        continue
+                    if transform.completed or held:
+                        held.append(out)
+                    else:
                         await self._put(out)
                 tail = transform.finish()
             except (httpx.HTTPError, TimeoutError) as exc:
                 self.failure = type(exc).__name__
                 tail = transform.fail("timeout" if isinstance(exc, TimeoutError | httpx.TimeoutException)
                                       else "connection lost")
-            if tail:
-                await self._put(tail)
+            await self._reply.aclose()
+            try:
+                await self._on_done(self)
+            except Exception:  # noqa: BLE001 - bookkeeping must never strand the client
+                log.exception("stream settlement failed")
+            held.append(tail)
+            if data := b"".join(held):
+                await self._put(data)
             await self._put(None)
         finally:
             await self._reply.aclose()
-            self._on_done(self)
 
     async def client_stream(self) -> AsyncIterator[bytes]:
         try:

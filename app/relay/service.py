@@ -12,6 +12,7 @@ from litestar import Response
 from litestar.response import Stream
 
 from app.relay import errors
+from app.relay.billing import Bill, effective_usage
 from app.relay.channels import Route
 from app.relay.inbound import Inbound
 from app.relay.outcome import Outcome
@@ -72,6 +73,7 @@ class RelayCall:
         self.state = state
         self.key = key
         self.inbound = inbound
+        self.bill: Bill | None = None
         self.started = time.monotonic()
         self.outcome = Outcome(request_id=inbound.request_id, key_id=key.key_id, account_id=key.account_id,
                                protocol=inbound.protocol, op=inbound.op, model=inbound.model,
@@ -145,6 +147,9 @@ class RelayCall:
 
     async def _first_answer(self) -> _Attempt:
         routes = await self._candidates()
+        if self.inbound.op != "count_tokens":  # counting is free
+            hold_for = max(r.total_timeout for r in routes)
+            self.bill = await self.state.billing.open(self.key, self.inbound, hold_for)
         for route in routes:
             self.outcome.attempts += 1
             attempt = await self._try(route)
@@ -162,7 +167,10 @@ class RelayCall:
         try:
             attempt = await self._first_answer()
         except errors.RelayError as exc:
-            self._finish(status=exc.error.status, error_kind=exc.error.kind)
+            await self._fail(exc.error)
+            raise
+        except BaseException:
+            await self._fail(None)
             raise
         if self.inbound.stream:
             return self._stream(attempt)
@@ -173,10 +181,10 @@ class RelayCall:
         try:
             raw = await attempt.reply.body()
         except (TimeoutError, Exception) as exc:  # noqa: BLE001 - any read failure is an upstream failure
-            self._finish(status=502, error_kind="api_error")
-            raise errors.RelayError(ir.Error(kind="api_error", status=502,
-                                             message=f"The upstream failed while answering: {type(exc).__name__}")
-                                    ) from None
+            error = ir.Error(kind="api_error", status=502,
+                             message=f"The upstream failed while answering: {type(exc).__name__}")
+            await self._fail(error)
+            raise errors.RelayError(error) from None
         finally:
             await attempt.reply.aclose()
         upstream_codec = CODECS[route.protocol]
@@ -191,7 +199,10 @@ class RelayCall:
             body = CODECS[inbound.protocol].emit_response(response, model=inbound.model)
             usage = response.usage
             media = "application/json"
-        self._finish(status=200, usage=usage)
+        if usage is None and inbound.op != "count_tokens":
+            usage = self._estimate_whole(route.protocol, raw)
+        # The response leaves only once its bill is durable (see settlement.py).
+        await self._settle(status=200, usage=usage)
         return Response(body, status_code=200, media_type=media,
                         headers={"x-request-id": inbound.request_id})
 
@@ -221,17 +232,44 @@ class RelayCall:
         return Stream(pump.client_stream(), status_code=200, media_type=_content_type(inbound.protocol, inbound),
                       headers={**SSE_HEADERS, "x-request-id": inbound.request_id})
 
-    def _stream_done(self, pump: StreamPump) -> None:
+    async def _stream_done(self, pump: StreamPump) -> None:
+        """The upstream stream ended (however it ended): bill what was generated, before the
+        stream's final bytes are released to the client."""
         t = pump.transform
         self.outcome.client_disconnected = pump.client_gone
+        input_estimate = self.bill.input_estimate if self.bill is not None else 0
+        usage = effective_usage(t.usage, t.completed, input_estimate, "" if t.completed else t.generated_text())
         if t.completed:
-            self._finish(status=200, usage=t.usage)
+            await self._settle(status=200, usage=usage)
         else:
-            kind = t.error.kind if t.error is not None else "api_error"
-            self._finish(status=502, usage=t.usage, error_kind=kind)
+            await self._settle(status=502, usage=usage, error_kind=t.error.kind if t.error else "api_error")
 
-    def _finish(self, *, status: int, usage: ir.Usage | None = None, error_kind: str | None = None) -> None:
+    def _estimate_whole(self, protocol: str, raw: bytes) -> ir.Usage:
+        """A whole response without usage: count its text locally."""
+        text = ""
+        if self.inbound.op == "chat":
+            try:
+                response = CODECS[protocol].parse_response(raw)
+                text = "".join(getattr(b, "text", "") or getattr(b, "arguments", "") for b in response.content)
+            except Exception:  # noqa: BLE001 - an unparseable body counts as no output
+                text = ""
+        input_estimate = self.bill.input_estimate if self.bill is not None else 0
+        return effective_usage(None, False, input_estimate, text)
+
+    def _record(self, *, status: int, usage: ir.Usage | None, error_kind: str | None) -> None:
         o = self.outcome
         o.status, o.usage, o.error_kind = status, usage, error_kind
         o.latency_ms = (time.monotonic() - self.started) * 1000
         self.state.recorder.record(o)
+
+    async def _settle(self, *, status: int, usage: ir.Usage | None, error_kind: str | None = None) -> None:
+        self._record(status=status, usage=usage, error_kind=error_kind)
+        if self.bill is not None:
+            await self.state.billing.settle(self.bill, self.key, self.inbound, self.outcome)
+
+    async def _fail(self, error: ir.Error | None) -> None:
+        """Nothing was used: release the hold and note the failure."""
+        self._record(status=error.status if error else 500, usage=None,
+                     error_kind=error.kind if error else "api_error")
+        if self.bill is not None:
+            await self.state.billing.release(self.bill, self.inbound.request_id)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.lib.crypto import SecretBox
 from app.relay.auth import KeyAuthenticator
+from app.relay.billing import Billing
 from app.relay.channels import ChannelDirectory
 from app.relay.outcome import Recorder
 from app.relay.upstream.client import UpstreamClient
@@ -27,6 +28,7 @@ class RelayState:
     keys: KeyAuthenticator
     upstream: UpstreamClient
     recorder: Recorder
+    billing: Billing
     #: Background tasks (stream pumps that outlive their client); kept so they are not collected.
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 

@@ -22,9 +22,30 @@ def _interrupted(reason: str) -> ir.Error:
     return ir.Error(kind="api_error", status=502, message=f"The upstream stream was interrupted: {reason}")
 
 
+def _delta_text(events: list[ir.StreamEvent]) -> str:
+    return "".join(e.text for e in events if isinstance(e, ir.BlockDelta) and e.kind != "signature")
+
+
+def _generated_text(codec: Codec | None, raw: list[bytes]) -> str:
+    """Decode a passed-through stream's bytes again to find the text generated so far (used only
+    when a stream broke before reporting usage)."""
+    if codec is None:
+        return ""
+    sse, decoder = SSEDecoder(), codec.stream_decoder()
+    events: list[ir.StreamEvent] = []
+    for event in sse.feed(b"".join(raw)) + sse.close():
+        events += decoder.feed(event)
+    return _delta_text(events)
+
+
 class PassthroughTransform:
+    """``codec``: the protocol's codec when its stream decoder understands this stream (chat);
+    None for streams only passed through (responses, completions)."""
+
     def __init__(self, sniffer: UsageSniffer, emit_stream_error: Callable[[ir.Error], bytes], *,
-                 public_model: str | None, strip_usage_chunk: bool) -> None:
+                 public_model: str | None, strip_usage_chunk: bool, codec: Codec | None = None) -> None:
+        self._codec = codec
+        self._raw: list[bytes] = []
         self._emit_error = emit_stream_error
         self._sse = SSEDecoder()
         self._sniffer = sniffer
@@ -44,7 +65,11 @@ class PassthroughTransform:
     def error(self) -> ir.Error | None:
         return self._sniffer.error
 
+    def generated_text(self) -> str:
+        return _generated_text(self._codec, self._raw)
+
     def feed(self, chunk: bytes) -> bytes:
+        self._raw.append(chunk)
         events = self._sse.feed(chunk)
         for event in events:
             self._sniffer.feed(event)
@@ -77,6 +102,7 @@ class PassthroughTransform:
 class GeminiArrayTransform:
     def __init__(self, codec: Codec) -> None:
         self._codec = codec
+        self._raw: list[bytes] = []
         self._sse = SSEDecoder()
         self._sniffer = codec.usage_sniffer()
         self._started = False
@@ -98,7 +124,11 @@ class GeminiArrayTransform:
         self._started = True
         return prefix + data
 
+    def generated_text(self) -> str:
+        return _generated_text(self._codec, self._raw)
+
     def feed(self, chunk: bytes) -> bytes:
+        self._raw.append(chunk)
         out = []
         for event in self._sse.feed(chunk):
             self._sniffer.feed(event)
@@ -133,10 +163,16 @@ class ConvertTransform:
         self.completed = False
         self.error: ir.Error | None = None
         self._closed = False
+        self._text: list[str] = []
+
+    def generated_text(self) -> str:
+        return "".join(self._text)
 
     def _emit(self, events: list[ir.StreamEvent]) -> bytes:
         out = []
         for ev in events:
+            if isinstance(ev, ir.BlockDelta) and ev.kind != "signature":
+                self._text.append(ev.text)
             if isinstance(ev, ir.MessageDelta) and ev.usage is not None:
                 self.usage = ev.usage
             elif isinstance(ev, ir.StreamStart) and ev.usage is not None and self.usage is None:

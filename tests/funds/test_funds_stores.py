@@ -105,8 +105,8 @@ async def test_credits_and_resync_follow_the_ledger(make_store) -> None:
     ledger = FakeLedger({6: 100})
     store = make_store(ledger)
     assert await store.reserve("a", [(6, 100)], 60) is None
-    ledger.balances[6] += 400
-    await store.credit(6, 400)
+    ledger.balances[6] += 400  # a grant committed through the operator API
+    await store.refresh([6])
     assert await store.reserve("b", [(6, 400)], 60) is None
     ledger.balances[6] += 1000  # changed by another process: only a resync sees it
     await store.resync()
@@ -135,3 +135,18 @@ async def test_redis_flush_keeps_in_flight_holds() -> None:
     finally:
         await store.aclose()
         await other.aclose()
+
+
+async def test_a_resync_during_an_in_flight_settlement_never_counts_its_debit_twice(make_store) -> None:
+    ledger = FakeLedger({9: 1000})
+    store = make_store(ledger)
+    assert await store.reserve("s", [(9, 600)], 60) is None
+    # The writer marks the wallet, commits the ledger, and a resync reads the ledger before the
+    # writer has told the store: the resync must not install that balance.
+    await store.touch([9])
+    ledger.settle("s", {9: 600})
+    await store.resync()
+    await store.commit("s", {9: 600}, touched=True)
+    await store.resync()
+    assert await store.reserve("rest", [(9, 400)], 60) is None  # exactly 1000 - 600 left
+    assert await store.reserve("over", [(9, 1)], 60) == Shortfall(0)

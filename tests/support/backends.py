@@ -40,7 +40,7 @@ def postgres_settings(tmp: Path) -> Iterator[Settings]:
     try:
         yield Settings(database_url=Settings.from_env({"DATABASE_URL": f"{base}/{name}",
                                                        "WAYSTATION_SECRET_KEY": SECRET}).database_url,
-                       secret_key=SECRET, redis_url=REDIS_URL, data_dir=tmp)
+                       secret_key=SECRET, redis_url=REDIS_URL, redis_prefix=f"wst{name[-10:]}:", data_dir=tmp)
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -37,19 +37,25 @@ class FundsStore(Protocol):
     async def reserve(self, request_id: str, amounts: Sequence[tuple[int, int]], ttl: float) -> Shortfall | None:
         """Hold ``amount`` on every ``(wallet, amount)``, or nothing at all."""
 
-    async def commit(self, request_id: str, debits: Mapping[int, int]) -> None:
+    async def commit(self, request_id: str, debits: Mapping[int, int], *, touched: bool = False) -> None:
         """The request's ledger transactions are committed: debit the mirrors (exactly once per
-        request) and drop its hold."""
+        request) and drop its hold. ``touched``: the caller marked these wallets with ``touch``
+        before its database commit, and this ends that mark."""
 
     async def release(self, request_id: str) -> None:
         """Drop a hold without any charge (the request failed before using anything)."""
 
-    async def credit(self, wallet_id: int, amount: int) -> None:
-        """A committed credit (grant, top-up) or other balance change outside the relay."""
-
     async def touch(self, wallet_ids: Sequence[int]) -> None:
-        """The ledger is about to change these wallets: a balance read that overlaps must not be
-        installed (call before the database commit, then ``commit``/``credit`` after it)."""
+        """A settlement of these wallets is about to be committed: until ``commit(touched=True)``
+        or ``untouch``, no balance read from the ledger is installed for them (it could already
+        include a debit the mirror has not applied yet). One mark per id given (repeat ids)."""
+
+    async def untouch(self, wallet_ids: Sequence[int]) -> None:
+        """The database commit announced by ``touch`` failed."""
+
+    async def refresh(self, wallet_ids: Sequence[int]) -> None:
+        """Re-read these wallets from the ledger (after a credit, a top-up...), where no change is
+        in flight; a skipped wallet is picked up by the next ``resync``."""
 
     async def expire(self) -> int:
         """Resolve holds past their expiry; returns how many."""

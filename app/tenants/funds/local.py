@@ -28,6 +28,7 @@ class LocalFunds:
         self._balance: dict[int, int] = {}
         self._held: dict[int, int] = {}
         self._gen: dict[int, int] = {}
+        self._pending: dict[int, int] = {}
         self._holds: dict[str, _Hold] = {}
         self._applied: dict[str, float] = {}  # request id -> when its debit was applied
         self._load_lock = asyncio.Lock()
@@ -44,15 +45,20 @@ class LocalFunds:
                 gens = {w: self._gen.get(w, 0) for w in missing}
                 loaded = await self._load_balances(missing)
                 for w in missing:
-                    if self._gen.get(w, 0) == gens[w] and w not in self._balance:
+                    if self._installable(w, gens[w]) and w not in self._balance:
                         self._balance[w] = loaded.get(w, 0)
                 missing = [w for w in missing if w not in self._balance]
+                if missing:
+                    await asyncio.sleep(0.001)  # a settlement is in flight: let it land
 
     def available(self, wallet_id: int) -> int | None:
         """Balance minus holds, if the wallet is loaded (for tests and diagnostics)."""
         if wallet_id not in self._balance:
             return None
         return self._balance[wallet_id] - self._held.get(wallet_id, 0)
+
+    def _installable(self, wallet_id: int, gen_before_read: int) -> bool:
+        return self._gen.get(wallet_id, 0) == gen_before_read and not self._pending.get(wallet_id)
 
     def _apply(self, wallet_id: int, delta: int) -> None:
         self._gen[wallet_id] = self._gen.get(wallet_id, 0) + 1
@@ -78,7 +84,9 @@ class LocalFunds:
             for wallet, amount in hold.amounts:
                 self._held[wallet] -= amount
 
-    async def commit(self, request_id: str, debits: Mapping[int, int]) -> None:
+    async def commit(self, request_id: str, debits: Mapping[int, int], *, touched: bool = False) -> None:
+        if touched:
+            await self.untouch(list(debits))
         if request_id not in self._applied:
             self._applied[request_id] = self._now()
             for wallet, amount in debits.items():
@@ -88,12 +96,28 @@ class LocalFunds:
     async def release(self, request_id: str) -> None:
         self._drop_hold(request_id)
 
-    async def credit(self, wallet_id: int, amount: int) -> None:
-        self._apply(wallet_id, amount)
-
     async def touch(self, wallet_ids: Sequence[int]) -> None:
         for w in wallet_ids:
             self._gen[w] = self._gen.get(w, 0) + 1
+            self._pending[w] = self._pending.get(w, 0) + 1
+
+    async def untouch(self, wallet_ids: Sequence[int]) -> None:
+        for w in wallet_ids:
+            left = self._pending.get(w, 0) - 1
+            if left > 0:
+                self._pending[w] = left
+            else:
+                self._pending.pop(w, None)
+
+    async def refresh(self, wallet_ids: Sequence[int]) -> None:
+        wallets = [w for w in wallet_ids if w in self._balance]
+        if not wallets:
+            return  # not mirrored yet: the first reservation loads it from the ledger
+        gens = {w: self._gen.get(w, 0) for w in wallets}
+        loaded = await self._load_balances(wallets)
+        for w in wallets:
+            if self._installable(w, gens[w]):
+                self._balance[w] = loaded.get(w, 0)
 
     async def expire(self) -> int:
         now = self._now()
@@ -112,14 +136,7 @@ class LocalFunds:
         return len(expired)
 
     async def resync(self) -> None:
-        wallets = list(self._balance)
-        if not wallets:
-            return
-        gens = {w: self._gen.get(w, 0) for w in wallets}
-        loaded = await self._load_balances(wallets)
-        for w in wallets:
-            if self._gen.get(w, 0) == gens[w]:
-                self._balance[w] = loaded.get(w, 0)
+        await self.refresh(list(self._balance))
 
     async def aclose(self) -> None:
         return None

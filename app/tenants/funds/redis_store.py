@@ -12,6 +12,7 @@ loses no reservation for longer than one round trip per replica.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -57,15 +58,20 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 return hold and 1 or 0
 """
 
-# Apply a committed debit once, then drop the hold.
-# KEYS: applied:{rid}, holds, hold:{rid}, wallet hashes...   ARGV: rid, prefix, applied_ttl, amounts...
+# Apply a committed debit once, then drop the hold; end the writer's in-flight mark if touched.
+# KEYS: applied:{rid}, holds, hold:{rid}, wallet hashes...   ARGV: rid, prefix, applied_ttl, touched, amounts...
 _COMMIT = """
+if ARGV[4] == '1' then
+  for i = 4, #KEYS do
+    if tonumber(redis.call('HINCRBY', KEYS[i], 'pending', -1)) < 0 then redis.call('HSET', KEYS[i], 'pending', 0) end
+  end
+end
 if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) then
   for i = 4, #KEYS do
     local key = KEYS[i]
     redis.call('HINCRBY', key, 'gen', 1)
     if redis.call('HEXISTS', key, 'bal') == 1 then
-      redis.call('HINCRBY', key, 'bal', -tonumber(ARGV[i]))
+      redis.call('HINCRBY', key, 'bal', -tonumber(ARGV[i + 1]))
     end
   end
 end
@@ -80,33 +86,34 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """
 
-# Install a balance read from the ledger unless a change raced the read.
+# Install a balance read from the ledger unless a change raced the read or a settlement is in flight.
 # KEYS: wallet hash   ARGV: balance, generation seen before the read, overwrite (1) or only when absent (0)
 _INSTALL = """
 local gen = tonumber(redis.call('HGET', KEYS[1], 'gen') or '0')
 if gen ~= tonumber(ARGV[2]) then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'pending') or '0') > 0 then return 0 end
 if ARGV[3] == '0' and redis.call('HEXISTS', KEYS[1], 'bal') == 1 then return 1 end
 redis.call('HSET', KEYS[1], 'bal', ARGV[1])
 return 1
 """
 
-# A change outside the relay (credit) or one about to be committed (touch).
-# KEYS: wallet hash   ARGV: delta
-_ADJUST = """
-redis.call('HINCRBY', KEYS[1], 'gen', 1)
-if redis.call('HEXISTS', KEYS[1], 'bal') == 1 and tonumber(ARGV[1]) ~= 0 then
-  redis.call('HINCRBY', KEYS[1], 'bal', ARGV[1])
+# Mark (+1) or unmark (-1) a settlement in flight. KEYS: wallet hashes   ARGV: +1 or -1
+_PENDING = """
+for i = 1, #KEYS do
+  redis.call('HINCRBY', KEYS[i], 'gen', 1)
+  if tonumber(redis.call('HINCRBY', KEYS[i], 'pending', ARGV[1])) < 0 then redis.call('HSET', KEYS[i], 'pending', 0) end
 end
 return 1
 """
 
-# Re-register a hold after a flush. KEYS: holds, hold:{rid}, wallet hashes...   ARGV: rid, expires_ms, amounts...
+# Re-register a hold after a flush, unless it exists or its request was already applied.
+# KEYS: holds, hold:{rid}, applied:{rid}, wallet hashes...   ARGV: rid, expires_ms, amounts...
 _READD = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 local parts = {}
-for i = 3, #KEYS do
-  redis.call('HINCRBY', KEYS[i], 'held', ARGV[i])
-  parts[#parts + 1] = string.match(KEYS[i], 'w:(%d+)$') .. ':' .. ARGV[i]
+for i = 4, #KEYS do
+  redis.call('HINCRBY', KEYS[i], 'held', ARGV[i - 1])
+  parts[#parts + 1] = string.match(KEYS[i], 'w:(%d+)$') .. ':' .. ARGV[i - 1]
 end
 redis.call('SET', KEYS[2], table.concat(parts, ','), 'PXAT', tonumber(ARGV[2]) + 60000)
 redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
@@ -132,7 +139,7 @@ class RedisFunds:
         self._release = redis.register_script(_RELEASE)
         self._commit = redis.register_script(_COMMIT)
         self._install = redis.register_script(_INSTALL)
-        self._adjust = redis.register_script(_ADJUST)
+        self._pending = redis.register_script(_PENDING)
         self._readd = redis.register_script(_READD)
 
     def _w(self, wallet_id: int) -> str:
@@ -148,12 +155,14 @@ class RedisFunds:
         if current != self._epoch:
             self._epoch = current
             for rid, (amounts, expires_ms) in list(self._mine.items()):
-                await self._readd(keys=[self._p + "holds", f"{self._p}hold:{rid}", *(self._w(w) for w, _ in amounts)],
+                await self._readd(keys=[self._p + "holds", f"{self._p}hold:{rid}", f"{self._p}applied:{rid}",
+                                        *(self._w(w) for w, _ in amounts)],
                                   args=[rid, expires_ms, *(a for _, a in amounts)])
 
     # ---------------------------------------------------------------- balances
 
     async def _load(self, wallets: Sequence[int], overwrite: bool) -> None:
+        """Install ledger balances; ``overwrite`` False only fills wallets not mirrored yet."""
         pipe = self._r.pipeline(transaction=False)
         for w in wallets:
             pipe.hget(self._w(w), "gen")
@@ -170,7 +179,7 @@ class RedisFunds:
         ttl_ms = int(ttl * 1000)
         keys = [self._p + "epoch", self._p + "holds", f"{self._p}hold:{request_id}", *(self._w(w) for w, _ in amounts)]
         flat = [x for pair in amounts for x in pair]
-        for _attempt in range(5):
+        for _attempt in range(50):
             now = _now_ms()
             status, index = await self._reserve(keys=keys, args=[self._epoch, request_id, ttl_ms, now, *flat])
             status = status.decode() if isinstance(status, bytes) else status
@@ -181,28 +190,36 @@ class RedisFunds:
                 return Shortfall(int(index) - 1)
             if status == "EPOCH":
                 await self._join_epoch()
-            else:  # LOAD: a wallet's balance is not mirrored yet
+            else:  # LOAD: a wallet's balance is not mirrored yet (or a settlement was in flight)
                 await self._load([w for w, _ in amounts], overwrite=False)
+                await asyncio.sleep(0.001 * _attempt)
         raise RuntimeError("could not reserve funds: Redis kept changing underneath")
 
-    async def commit(self, request_id: str, debits: Mapping[int, int]) -> None:
+    async def commit(self, request_id: str, debits: Mapping[int, int], *, touched: bool = False) -> None:
+        # Forget the hold first: a re-registration running while the script is in flight must not
+        # bring it back.
+        self._mine.pop(request_id, None)
         wallets = list(debits)
         await self._commit(
             keys=[f"{self._p}applied:{request_id}", self._p + "holds", f"{self._p}hold:{request_id}",
                   *(self._w(w) for w in wallets)],
-            args=[request_id, self._p, APPLIED_TTL_MS, *(debits[w] for w in wallets)])
-        self._mine.pop(request_id, None)
+            args=[request_id, self._p, APPLIED_TTL_MS, 1 if touched else 0, *(debits[w] for w in wallets)])
 
     async def release(self, request_id: str) -> None:
-        await self._release(keys=[self._p + "holds", f"{self._p}hold:{request_id}"], args=[request_id, self._p])
         self._mine.pop(request_id, None)
-
-    async def credit(self, wallet_id: int, amount: int) -> None:
-        await self._adjust(keys=[self._w(wallet_id)], args=[amount])
+        await self._release(keys=[self._p + "holds", f"{self._p}hold:{request_id}"], args=[request_id, self._p])
 
     async def touch(self, wallet_ids: Sequence[int]) -> None:
-        for w in wallet_ids:
-            await self._adjust(keys=[self._w(w)], args=[0])
+        if wallet_ids:
+            await self._pending(keys=[self._w(w) for w in wallet_ids], args=[1])
+
+    async def untouch(self, wallet_ids: Sequence[int]) -> None:
+        if wallet_ids:
+            await self._pending(keys=[self._w(w) for w in wallet_ids], args=[-1])
+
+    async def refresh(self, wallet_ids: Sequence[int]) -> None:
+        if wallet_ids:
+            await self._load(list(wallet_ids), overwrite=True)
 
     async def expire(self) -> int:
         # Runs periodically on every replica, so a replica without traffic still re-registers its

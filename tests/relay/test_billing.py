@@ -1,0 +1,192 @@
+"""Acceptance for [2] through the running relay: exact money under concurrency, through a reseller
+chain, with disconnects, and to the micro-unit on recorded provider responses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from tests.fakes import ProviderServer, Replay, Slow
+from tests.support.harness import Relay
+from tests.support.money import (
+    balance,
+    create_account,
+    grant,
+    key_for,
+    set_catalog_price,
+    set_markup,
+    set_override,
+    verify,
+)
+from tests.support.recorded import ROOT as FIXTURES
+from tests.support.upstreams import add_upstream_channel
+
+#: One micro-unit per output token: a request that produces exactly N tokens costs exactly N.
+ONE_PER_TOKEN = 1_000_000
+PROMPT = "please echo these words back to me now thank you"  # the fake answers "Echo: ..." (>5 words)
+
+
+def _model(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def _fire(relay: Relay, keys: list[str], model: str, n: int, max_tokens: int) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    async with httpx.AsyncClient(base_url=relay.base_url, timeout=60, limits=limits) as client:
+        async def one(i: int) -> httpx.Response:
+            return await client.post("/v1/chat/completions", headers={"authorization": f"Bearer {keys[i % len(keys)]}"},
+                                     json={"model": model, "max_tokens": max_tokens,
+                                           "messages": [{"role": "user", "content": PROMPT}]})
+        return await asyncio.gather(*(one(i) for i in range(n)))
+
+
+def test_500_concurrent_requests_on_a_wallet_that_affords_exactly_50(relay: Relay,
+                                                                     upstreams: dict[str, ProviderServer]) -> None:
+    model = _model("c500")
+    add_upstream_channel(relay, "openai", upstreams["openai"], [model])
+    set_catalog_price(relay, model, input=0, output=ONE_PER_TOKEN)
+    customer = create_account(relay, "customer")
+    grant(relay, customer, 50 * 5)  # each request: exactly 5 output tokens = 5 micro-units
+    key = key_for(relay, customer)
+
+    responses = asyncio.run(_fire(relay, [key], model, 500, max_tokens=5))
+    ok = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code != 200]
+    assert len(ok) == 50
+    assert all(r.status_code == 429 and r.json()["error"]["code"] == "insufficient_quota" for r in refused)
+    assert all(r.json()["usage"]["completion_tokens"] == 5 for r in ok)
+    assert balance(relay, customer) == 0
+    report = verify(relay)
+    assert report["ok"], report["violations"]
+
+
+def test_ten_customers_sharing_a_reseller_wallet_that_affords_50(relay: Relay,
+                                                                 upstreams: dict[str, ProviderServer]) -> None:
+    model = _model("r500")
+    add_upstream_channel(relay, "openai", upstreams["openai"], [model])
+    set_catalog_price(relay, model, input=0, output=ONE_PER_TOKEN)
+    reseller = create_account(relay, "reseller")
+    set_markup(relay, reseller, 10_000)  # customers pay double
+    grant(relay, reseller, 50 * 5)
+    keys = []
+    for _ in range(10):
+        customer = create_account(relay, "customer", parent_id=reseller)
+        grant(relay, customer, 1_000_000)
+        keys.append(key_for(relay, customer))
+
+    responses = asyncio.run(_fire(relay, keys, model, 500, max_tokens=5))
+    ok = [r for r in responses if r.status_code == 200]
+    refused = [r for r in responses if r.status_code != 200]
+    assert len(ok) == 50
+    for r in refused:
+        error = r.json()["error"]
+        assert error["code"] == "provider_out_of_credit"
+        assert "250" not in error["message"] and "balance" not in error["message"].lower()
+    assert balance(relay, reseller) == 0
+    report = verify(relay)
+    assert report["ok"], report["violations"]
+
+
+def _margin(relay: Relay, account: int) -> int:
+    today = datetime.now(UTC).date()
+    r = relay.api("GET", f"/accounts/{account}/margin",
+                  params={"from": str(today - timedelta(days=1)), "to": str(today + timedelta(days=1))})
+    assert r.status_code == 200, r.text
+    return r.json()["margin"]
+
+
+def test_three_levels_below_root_one_balanced_transaction_per_level(relay: Relay,
+                                                                    upstreams: dict[str, ProviderServer]) -> None:
+    model = _model("chain")
+    add_upstream_channel(relay, "openai", upstreams["openai"], [model])
+    set_catalog_price(relay, model, input=2_000_000, output=8_000_000)  # root sells at $2 / $8 per M
+    r1 = create_account(relay, "reseller")
+    set_markup(relay, r1, 5_000)  # r1 sells at +50 %: $3 / $12
+    r2 = create_account(relay, "reseller", parent_id=r1)
+    set_override(relay, r2, model, input=4_000_000, output=20_000_000)  # r2 sells at $4 / $20
+    customer = create_account(relay, "customer", parent_id=r2)
+    for account in (r1, r2, customer):
+        grant(relay, account, 10_000_000)
+    before = {a: balance(relay, a) for a in (r1, r2, customer)}
+
+    r = httpx.post(relay.base_url + "/v1/chat/completions", timeout=30,
+                   headers={"authorization": f"Bearer {key_for(relay, customer)}"},
+                   json={"model": model, "messages": [{"role": "user", "content": PROMPT}]})
+    assert r.status_code == 200, r.text
+    u = r.json()["usage"]
+    i, o = u["prompt_tokens"], u["completion_tokens"]
+    paid = {r1: 2 * i + 8 * o, r2: 3 * i + 12 * o, customer: 4 * i + 20 * o}
+    for account, amount in paid.items():
+        assert before[account] - balance(relay, account) == amount
+    assert _margin(relay, r2) == paid[customer] - paid[r2]
+    assert _margin(relay, r1) == paid[r2] - paid[r1]
+
+    rid = r.headers["x-request-id"]
+    csv = relay.api("GET", f"/accounts/{customer}/ledger.csv",
+                    params={"from": str(datetime.now(UTC).date()), "to": str(datetime.now(UTC).date())}).text
+    assert rid in csv
+    report = verify(relay)
+    assert report["ok"], report["violations"]
+
+
+def test_client_that_drops_a_stream_after_three_chunks_is_billed_the_upstreams_final_usage(
+        relay: Relay, upstreams: dict[str, ProviderServer]) -> None:
+    model = _model("drop")
+    add_upstream_channel(relay, "anthropic", upstreams["anthropic"], [model])
+    set_catalog_price(relay, model, input=1_000_000, output=ONE_PER_TOKEN)
+    customer = create_account(relay, "customer")
+    grant(relay, customer, 1_000_000)
+    fake = upstreams["anthropic"].provider
+    fake.chunks = 12
+    fake.script(Slow(0.05))
+    body = {"model": model, "stream": True, "max_tokens": 200,
+            "messages": [{"role": "user", "content": "a long story about many many small words please"}]}
+    with httpx.Client(timeout=30) as http, http.stream("POST", relay.base_url + "/v1/chat/completions", json=body,
+                                                       headers={"authorization": f"Bearer {key_for(relay, customer)}"}
+                                                       ) as r:
+        assert r.status_code == 200, r.read()
+        for n, _chunk in enumerate(r.iter_raw(), 1):
+            if n == 3:
+                break
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and balance(relay, customer) == 1_000_000:
+        time.sleep(0.05)
+    usage = fake.last_usage
+    assert fake.requests[-1].completed and usage is not None
+    expected = usage["input_tokens"] + usage["output_tokens"]  # one micro-unit per token of each class
+    assert 1_000_000 - balance(relay, customer) == expected
+
+
+SPOT_CHECKS = [
+    # fixture, provider, prices per M tokens (input, output, cache_read, cache_write) in micro-units, expected
+    ("openai/chat_nonstream_usage_cached_tokens.json", "openai", (2_000_000, 8_000_000, 500_000, 0),
+     240 + 512 + 16),  # 120 uncached input, 1024 cache reads, 2 output
+    ("openai/chat_nonstream_usage_reasoning_tokens.json", "openai", (50_000, 400_000, 5_000, 0),
+     11 + 56),  # ceil(208 * 0.05) + ceil(138 * 0.40): reasoning counts as output
+    ("anthropic/messages_nonstream_cache_read.json", "anthropic", (3_000_000, 15_000_000, 300_000, 3_750_000),
+     9 + 366 + 75),  # 3 input, ceil(1217 * 0.30) cache reads, 5 output
+]
+
+
+@pytest.mark.parametrize(("fixture", "kind", "prices", "expected"), SPOT_CHECKS, ids=[s[0] for s in SPOT_CHECKS])
+def test_recorded_usage_is_billed_to_the_micro_unit(relay: Relay, upstreams: dict[str, ProviderServer], fixture: str,
+                                                   kind: str, prices: tuple[int, int, int, int], expected: int) -> None:
+    model = _model("spot")
+    request = json.loads((FIXTURES / fixture.replace(".json", ".request.json")).read_text())
+    add_upstream_channel(relay, kind, upstreams[kind], [model], model_map={model: request["model"]})
+    set_catalog_price(relay, model, input=prices[0], output=prices[1], cache_read=prices[2], cache_write=prices[3])
+    customer = create_account(relay, "customer")
+    grant(relay, customer, 10_000_000)
+    upstreams[kind].provider.script(Replay(fixture))
+    request["model"] = model
+    path = "/v1/chat/completions" if kind == "openai" else "/v1/messages"
+    r = httpx.post(relay.base_url + path, json=request, timeout=30,
+                   headers={"authorization": f"Bearer {key_for(relay, customer)}"})
+    assert r.status_code == 200, r.text
+    assert 10_000_000 - balance(relay, customer) == expected
