@@ -29,6 +29,30 @@ class ProtocolError(Exception):
         self.error = ir.Error(kind=kind, message=message, status=status, param=param)
 
 
+def kind_for_status(status: int) -> ir.ErrorKind:
+    """The IR error kind an HTTP status stands for, before looking at the body (non-JSON or
+    foreign-shaped error bodies from OpenAI-compatible and other upstreams)."""
+    if status == 401:
+        return "authentication"
+    if status == 402:
+        return "insufficient_quota"
+    if status == 403:
+        return "permission"
+    if status == 404:
+        return "not_found"
+    if status == 413:
+        return "request_too_large"
+    if status == 429:
+        return "rate_limit"
+    if status in (408, 504):
+        return "timeout"
+    if status in (503, 529):
+        return "overloaded"
+    if status >= 500:
+        return "api_error"
+    return "invalid_request"
+
+
 class StreamDecoder(Protocol):
     def feed(self, event: SSEEvent) -> list[ir.StreamEvent]:
         """One upstream SSE event -> zero or more IR events."""

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from app.relay.protocols import ir
+from app.relay.protocols.base import kind_for_status
 from app.relay.protocols.sse import encode_event
 
 #: Anthropic error type -> (IR kind, canonical HTTP status).
@@ -49,29 +50,6 @@ KIND_TO_WIRE: dict[str, tuple[int, str]] = {
 
 _LOW_CREDIT_MARKERS = ("credit balance is too low", "insufficient credit", "purchase credits")
 _MAX_RAW_MESSAGE = 500
-
-
-def kind_for_status(status: int) -> ir.ErrorKind:
-    """Best IR kind for a bare HTTP status (non-Anthropic or unparseable bodies)."""
-    if status == 401:
-        return "authentication"
-    if status == 402:
-        return "insufficient_quota"
-    if status == 403:
-        return "permission"
-    if status == 404:
-        return "not_found"
-    if status == 413:
-        return "request_too_large"
-    if status == 429:
-        return "rate_limit"
-    if status in (408, 504):
-        return "timeout"
-    if status in (503, 529):
-        return "overloaded"
-    if status >= 500:
-        return "api_error"
-    return "invalid_request"
 
 
 def error_from_object(status: int | None, err: dict[str, Any]) -> ir.Error:

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from app.relay.protocols import ir
-from app.relay.protocols.base import ProtocolError
+from app.relay.protocols.base import ProtocolError, kind_for_status
 
 # kind -> (default status, OpenAI ``type``, default ``code``)
 _KIND_WIRE: dict[str, tuple[int, str, str | None]] = {
@@ -31,29 +31,6 @@ _AT_PATH_RE = re.compile(r"^(?P<head>.*?) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
 _MISSING_RE = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
 
 _encoder = msgspec.json.Encoder()
-
-
-def kind_for_status(status: int) -> ir.ErrorKind:
-    """The IR error kind an HTTP status stands for (before looking at the body)."""
-    if status == 401:
-        return "authentication"
-    if status == 403:
-        return "permission"
-    if status == 404:
-        return "not_found"
-    if status == 413:
-        return "request_too_large"
-    if status == 429:
-        return "rate_limit"
-    if status == 402:
-        return "insufficient_quota"
-    if status in (408, 504):
-        return "timeout"
-    if status in (503, 529):
-        return "overloaded"
-    if status >= 500:
-        return "api_error"
-    return "invalid_request"
 
 
 def _str_or_none(value: Any) -> str | None:
