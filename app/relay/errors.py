@@ -68,3 +68,8 @@ def provider_out_of_credit() -> RelayError:
         kind="insufficient_quota", status=402, code="provider_out_of_credit",
         message="Your provider's account is out of credit, so this request cannot be served right now. "
                 "Please contact your provider."))
+
+
+def address_not_allowed() -> RelayError:
+    return RelayError(ir.Error(kind="permission", status=403, code="ip_not_allowed",
+                               message="This API key may not be used from your network address."))

@@ -190,3 +190,54 @@ def test_recorded_usage_is_billed_to_the_micro_unit(relay: Relay, upstreams: dic
                    headers={"authorization": f"Bearer {key_for(relay, customer)}"})
     assert r.status_code == 200, r.text
     assert 10_000_000 - balance(relay, customer) == expected
+
+
+def test_model_list_shows_only_models_sold_to_the_account(relay: Relay, upstreams: dict[str, ProviderServer]) -> None:
+    sold, unpriced = _model("sold"), _model("unpriced")
+    add_upstream_channel(relay, "openai", upstreams["openai"], [sold, unpriced])
+    set_catalog_price(relay, sold, input=1, output=1)
+    customer = create_account(relay, "customer")
+    grant(relay, customer, 1_000)
+    key = key_for(relay, customer)
+    listed = {m.id for m in relay.openai(key).models.list()}
+    assert sold in listed and unpriced not in listed
+    r = httpx.post(relay.base_url + "/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
+                   json={"model": unpriced, "messages": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 404  # nobody sells it to this account, so it cannot be billed
+
+
+def test_key_ip_allowlist_is_enforced(relay: Relay, upstreams: dict[str, ProviderServer]) -> None:
+    model = _model("ip")
+    add_upstream_channel(relay, "openai", upstreams["openai"], [model])
+    set_catalog_price(relay, model, input=1, output=1)
+    customer = create_account(relay, "customer")
+    grant(relay, customer, 1_000_000)
+    for allow, expected in ((["10.0.0.0/8"], 403), (["127.0.0.0/8", "::1/128"], 200)):
+        r = relay.api("POST", "/keys", json={"name": "ip", "account_id": customer, "ip_allowlist": allow})
+        key = r.json()["secret"]
+        resp = httpx.post(relay.base_url + "/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
+                          json={"model": model, "messages": [{"role": "user", "content": "hi"}]})
+        assert resp.status_code == expected, resp.text
+        if expected == 403:
+            assert resp.json()["error"]["code"] == "ip_not_allowed"
+
+
+def test_credit_granted_while_the_wallet_is_in_use_is_spendable_at_once(relay: Relay,
+                                                                        upstreams: dict[str, ProviderServer]) -> None:
+    model = _model("topup")
+    add_upstream_channel(relay, "openai", upstreams["openai"], [model])
+    set_catalog_price(relay, model, input=0, output=ONE_PER_TOKEN)
+    customer = create_account(relay, "customer")
+    grant(relay, customer, 5)
+    key = key_for(relay, customer)
+
+    def ask() -> int:
+        return httpx.post(relay.base_url + "/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
+                          json={"model": model, "max_tokens": 5, "messages": [{"role": "user", "content": PROMPT}]},
+                          timeout=30).status_code
+
+    assert ask() == 200  # spends all 5
+    assert ask() == 429
+    grant(relay, customer, 5)
+    assert ask() == 200  # no waiting for a periodic re-sync
+    assert balance(relay, customer) == 0

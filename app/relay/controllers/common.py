@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.response import Stream
 
 from app.lib.ids import request_id
+from app.relay import errors
 from app.relay.auth import extract_key
 from app.relay.errors import RelayError
 from app.relay.inbound import Inbound
@@ -42,7 +43,13 @@ def error_response(protocol: str, error: ir.Error, headers: dict[str, str] | Non
 
 
 async def authenticate(request: Request, relay: NamedDependency[RelayState]) -> KeyContext:
-    return await relay.keys.resolve(extract_key(request))
+    """The caller's key, checked against its IP allowlist (401 / 403 as RelayError)."""
+    key = await relay.keys.resolve(extract_key(request))
+    if key.ip_allowlist is not None:
+        address = request.client.host if request.client else ""
+        if not key.allows_ip(address):
+            raise errors.address_not_allowed()
+    return key
 
 
 async def answer(protocol: str, request: Request,

@@ -42,8 +42,13 @@ def _gemini_model(name: str) -> dict:
 
 
 async def _visible(request: Request, relay: NamedDependency[RelayState]) -> list[str]:
+    """Models served by a channel, allowed by the key, and (below the root) sold to the account."""
     key = await authenticate(request, relay)
-    return [m for m in await relay.directory.models() if key.may_use(m)]
+    names = [m for m in await relay.directory.models() if key.may_use(m)]
+    if len(key.chain) > 1:
+        table = await relay.billing.prices.current()
+        names = [m for m in names if table.usable(key.chain, m)]
+    return names
 
 
 async def _one(request: Request, relay: NamedDependency[RelayState], name: str) -> str:
