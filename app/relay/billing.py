@@ -19,7 +19,8 @@ from app.relay.inbound import Inbound
 from app.relay.outcome import Outcome
 from app.relay.protocols import ir
 from app.relay.settlement import Settlement, SettlementWriter
-from app.tenants.funds import FundsStore
+from app.tenants.funds import FundsStore, WalletId
+from app.tenants.funds.caps import cap_wallets
 from app.tenants.keys import KeyContext
 from app.tenants.ledger import UsagePosting, post_usage_batch
 from app.tenants.pricing import Prices, PriceTable, cost
@@ -36,6 +37,8 @@ class Bill:
     prices: list[Prices]
     input_estimate: int
     held: bool = False
+    #: The key's spend-cap wallets for this request's periods (each debited with the account's cost).
+    caps: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -89,13 +92,23 @@ class Billing:
         bill.prices = prices
         output = requested_output(inbound)
         output = table.max_output(inbound.model) if output is None else output
-        amounts = [(payer, _worst_case(p, input_estimate, output)) for payer, p in zip(chain[1:], prices, strict=True)]
-        short = await self.funds.reserve(inbound.request_id, amounts, hold_seconds + self.hold_grace)
+        amounts: list[tuple[WalletId, int]] = [
+            (payer, _worst_case(p, input_estimate, output)) for payer, p in zip(chain[1:], prices, strict=True)]
+        caps = cap_wallets(key.key_id, utcnow(), total=key.spend_cap_total, day=key.spend_cap_day,
+                           month=key.spend_cap_month)
+        own_worst = amounts[-1][1]
+        amounts += [(wallet, own_worst) for wallet, _cap, _label in caps]
+        floors = {wallet: cap for wallet, cap, _label in caps}
+        short = await self.funds.reserve(inbound.request_id, amounts, hold_seconds + self.hold_grace, floors)
         if short is not None:
-            if chain[1 + short.index] == chain[-1]:
+            payers = len(chain) - 1
+            if short.index >= payers:
+                raise errors.spend_cap_reached(caps[short.index - payers][2])
+            if short.index == payers - 1:
                 raise errors.insufficient_quota()
             raise errors.provider_out_of_credit()
         bill.held = True
+        bill.caps = tuple(wallet for wallet, _cap, _label in caps)
         return bill
 
     async def release(self, bill: Bill, request_id: str) -> None:
@@ -127,7 +140,10 @@ class Billing:
             latency_ms=int(outcome.latency_ms), ttfb_ms=int(outcome.ttfb_ms) if outcome.ttfb_ms is not None else None,
             client_disconnected=outcome.client_disconnected,
         )
-        debits = {payer: c for payer, c in zip(bill.chain[1:], costs, strict=True)} if billable else {}
+        debits: dict[WalletId, int] = {}
+        if billable and costs:
+            debits = {payer: c for payer, c in zip(bill.chain[1:], costs, strict=True)}
+            debits.update(dict.fromkeys(bill.caps, costs[-1]))
         ok = await self.writer.submit(Settlement(inbound.request_id, debits, _Payload(posting, event)))
         bill.held = False
         if not ok:

@@ -73,3 +73,9 @@ def provider_out_of_credit() -> RelayError:
 def address_not_allowed() -> RelayError:
     return RelayError(ir.Error(kind="permission", status=403, code="ip_not_allowed",
                                message="This API key may not be used from your network address."))
+
+
+def spend_cap_reached(which: str) -> RelayError:
+    return RelayError(ir.Error(
+        kind="insufficient_quota", status=429, code="spend_cap_reached",
+        message=f"This API key has reached its {which} spend cap. Raise the cap or wait for the next period."))

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.tenants.funds import FundsStore
+from app.tenants.funds import FundsStore, WalletId
 
 log = logging.getLogger("waystation.settlement")
 
@@ -35,7 +35,7 @@ RETRY_DELAYS = (0.05, 0.2, 0.5, 1.0, 2.0, 4.0)
 class Settlement:
     request_id: str
     #: Wallet debits per account id (what each payer in the chain paid its parent).
-    debits: Mapping[int, int]
+    debits: Mapping[WalletId, int]
     #: Whatever the posting function needs (ledger rows, usage event row).
     payload: Any
     done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())

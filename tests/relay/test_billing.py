@@ -241,3 +241,28 @@ def test_credit_granted_while_the_wallet_is_in_use_is_spendable_at_once(relay: R
     grant(relay, customer, 5)
     assert ask() == 200  # no waiting for a periodic re-sync
     assert balance(relay, customer) == 0
+
+
+@pytest.mark.parametrize("cap", ["spend_cap_day_usd", "spend_cap_month_usd", "spend_cap_total_usd"])
+def test_key_spend_cap_stops_the_key_not_the_account(relay: Relay, upstreams: dict[str, ProviderServer],
+                                                      cap: str) -> None:
+    model = _model("cap")
+    add_upstream_channel(relay, "openai", upstreams["openai"], [model])
+    set_catalog_price(relay, model, input=0, output=ONE_PER_TOKEN)
+    customer = create_account(relay, "customer")
+    grant(relay, customer, 1_000_000)
+    capped = relay.api("POST", "/keys", json={"name": "capped", "account_id": customer, cap: "0.00001"})
+    assert capped.status_code == 201, capped.text
+    capped_key, free_key = capped.json()["secret"], key_for(relay, customer)
+
+    def ask(key: str) -> httpx.Response:
+        return httpx.post(relay.base_url + "/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
+                          json={"model": model, "max_tokens": 5, "messages": [{"role": "user", "content": PROMPT}]},
+                          timeout=30)
+
+    results = asyncio.run(_fire(relay, [capped_key], model, 20, max_tokens=5))  # 10 micro-units = 2 requests
+    assert sum(r.status_code == 200 for r in results) == 2
+    refused = [r for r in results if r.status_code != 200]
+    assert all(r.status_code == 429 and r.json()["error"]["code"] == "spend_cap_reached" for r in refused)
+    assert ask(free_key).status_code == 200  # the account itself still has credit
+    assert balance(relay, customer) == 1_000_000 - 15

@@ -19,10 +19,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+#: A wallet: an account id (its prepaid balance), or a spend-cap counter named by a string such as
+#: "k12d20261122" (key 12, that UTC day), whose mirror is minus what the key spent in that period.
+WalletId = int | str
 #: wallet ids -> current ledger balance (micro-units)
-BalanceLoader = Callable[[Sequence[int]], Awaitable[dict[int, int]]]
+BalanceLoader = Callable[[Sequence[WalletId]], Awaitable[dict[WalletId, int]]]
 #: request ids -> {wallet id: amount debited} for those that the ledger shows as settled
-SettledLookup = Callable[[Sequence[str]], Awaitable[dict[str, dict[int, int]]]]
+SettledLookup = Callable[[Sequence[str]], Awaitable[dict[str, dict[WalletId, int]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +37,12 @@ class Shortfall:
 
 
 class FundsStore(Protocol):
-    async def reserve(self, request_id: str, amounts: Sequence[tuple[int, int]], ttl: float) -> Shortfall | None:
-        """Hold ``amount`` on every ``(wallet, amount)``, or nothing at all."""
+    async def reserve(self, request_id: str, amounts: Sequence[tuple[WalletId, int]], ttl: float,
+                      floors: Mapping[WalletId, int] | None = None) -> Shortfall | None:
+        """Hold ``amount`` on every ``(wallet, amount)``, or nothing at all. A wallet may go down
+        to ``-floors[wallet]`` (spend caps: balance -spent, floor = cap), else to zero."""
 
-    async def commit(self, request_id: str, debits: Mapping[int, int], *, touched: bool = False) -> None:
+    async def commit(self, request_id: str, debits: Mapping[WalletId, int], *, touched: bool = False) -> None:
         """The request's ledger transactions are committed: debit the mirrors (exactly once per
         request) and drop its hold. ``touched``: the caller marked these wallets with ``touch``
         before its database commit, and this ends that mark."""
@@ -45,15 +50,15 @@ class FundsStore(Protocol):
     async def release(self, request_id: str) -> None:
         """Drop a hold without any charge (the request failed before using anything)."""
 
-    async def touch(self, wallet_ids: Sequence[int]) -> None:
+    async def touch(self, wallet_ids: Sequence[WalletId]) -> None:
         """A settlement of these wallets is about to be committed: until ``commit(touched=True)``
         or ``untouch``, no balance read from the ledger is installed for them (it could already
         include a debit the mirror has not applied yet). One mark per id given (repeat ids)."""
 
-    async def untouch(self, wallet_ids: Sequence[int]) -> None:
+    async def untouch(self, wallet_ids: Sequence[WalletId]) -> None:
         """The database commit announced by ``touch`` failed."""
 
-    async def refresh(self, wallet_ids: Sequence[int]) -> None:
+    async def refresh(self, wallet_ids: Sequence[WalletId]) -> None:
         """Re-read these wallets from the ledger (after a credit, a top-up...), where no change is
         in flight; a skipped wallet is picked up by the next ``resync``."""
 

@@ -3,20 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.models import UsageEvent
 from app.models.ledger import LedgerEntry, LedgerTransaction
-from app.tenants.funds.base import BalanceLoader, SettledLookup
+from app.tenants.funds.base import BalanceLoader, SettledLookup, WalletId
+from app.tenants.funds.caps import parse_cap_wallet
 from app.tenants.ledger import balances
 
 
+async def _key_spent(session: AsyncSession, key_id: int, start: datetime | None, end: datetime | None) -> int:
+    """What a key's requests cost its own account in [start, end): the account's wallet debits of
+    the usage transactions of requests made with that key."""
+    stmt = (select(func.coalesce(func.sum(-LedgerEntry.amount), 0))
+            .select_from(LedgerEntry)
+            .join(LedgerTransaction, LedgerEntry.transaction_id == LedgerTransaction.id)
+            .join(UsageEvent, UsageEvent.request_id == LedgerTransaction.request_id)
+            .where(UsageEvent.key_id == key_id, LedgerTransaction.kind == "usage", LedgerEntry.book == "wallet",
+                   LedgerEntry.account_id == UsageEvent.account_id))
+    if start is not None:
+        stmt = stmt.where(LedgerTransaction.created_at >= start)
+    if end is not None:
+        stmt = stmt.where(LedgerTransaction.created_at < end)
+    return int((await session.execute(stmt)).scalar_one())
+
+
 def balance_loader(sessionmaker: async_sessionmaker[AsyncSession]) -> BalanceLoader:
-    async def load(wallet_ids: Sequence[int]) -> dict[int, int]:
+    async def load(wallet_ids: Sequence[WalletId]) -> dict[WalletId, int]:
+        accounts = [w for w in wallet_ids if isinstance(w, int)]
+        out: dict[WalletId, int] = {}
         async with sessionmaker() as session:
-            found = await balances(session, list(wallet_ids))
-        return {w: found.get(w, 0) for w in wallet_ids}
+            found = await balances(session, accounts) if accounts else {}
+            out.update({w: found.get(w, 0) for w in accounts})
+            for wallet in wallet_ids:
+                cap = parse_cap_wallet(wallet)
+                if cap is not None:
+                    out[wallet] = -await _key_spent(session, *cap)  # the mirror of a cap is minus the spend
+        return out
 
     return load
 

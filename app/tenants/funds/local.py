@@ -11,12 +11,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from app.tenants.funds.base import BalanceLoader, SettledLookup, Shortfall
+from app.tenants.funds.base import BalanceLoader, SettledLookup, Shortfall, WalletId
 
 
 @dataclass(slots=True)
 class _Hold:
-    amounts: tuple[tuple[int, int], ...]
+    amounts: tuple[tuple[WalletId, int], ...]
     expires_at: float
 
 
@@ -25,17 +25,17 @@ class LocalFunds:
         self._load_balances = load_balances
         self._settled = settled
         self._now = time.monotonic
-        self._balance: dict[int, int] = {}
-        self._held: dict[int, int] = {}
-        self._gen: dict[int, int] = {}
-        self._pending: dict[int, int] = {}
+        self._balance: dict[WalletId, int] = {}
+        self._held: dict[WalletId, int] = {}
+        self._gen: dict[WalletId, int] = {}
+        self._pending: dict[WalletId, int] = {}
         self._holds: dict[str, _Hold] = {}
         self._applied: dict[str, float] = {}  # request id -> when its debit was applied
         self._load_lock = asyncio.Lock()
 
     # ---------------------------------------------------------------- balances
 
-    async def _ensure_loaded(self, wallets: Sequence[int]) -> None:
+    async def _ensure_loaded(self, wallets: Sequence[WalletId]) -> None:
         missing = [w for w in wallets if w not in self._balance]
         if not missing:
             return
@@ -51,27 +51,29 @@ class LocalFunds:
                 if missing:
                     await asyncio.sleep(0.001)  # a settlement is in flight: let it land
 
-    def available(self, wallet_id: int) -> int | None:
+    def available(self, wallet_id: WalletId) -> int | None:
         """Balance minus holds, if the wallet is loaded (for tests and diagnostics)."""
         if wallet_id not in self._balance:
             return None
         return self._balance[wallet_id] - self._held.get(wallet_id, 0)
 
-    def _installable(self, wallet_id: int, gen_before_read: int) -> bool:
+    def _installable(self, wallet_id: WalletId, gen_before_read: int) -> bool:
         return self._gen.get(wallet_id, 0) == gen_before_read and not self._pending.get(wallet_id)
 
-    def _apply(self, wallet_id: int, delta: int) -> None:
+    def _apply(self, wallet_id: WalletId, delta: int) -> None:
         self._gen[wallet_id] = self._gen.get(wallet_id, 0) + 1
         if wallet_id in self._balance:
             self._balance[wallet_id] += delta
 
     # ---------------------------------------------------------------- holds
 
-    async def reserve(self, request_id: str, amounts: Sequence[tuple[int, int]], ttl: float) -> Shortfall | None:
+    async def reserve(self, request_id: str, amounts: Sequence[tuple[WalletId, int]], ttl: float,
+                      floors: Mapping[WalletId, int] | None = None) -> Shortfall | None:
         await self._ensure_loaded([w for w, _ in amounts])
         # From here to the end: no await, so no other coroutine can interleave.
         for i, (wallet, amount) in enumerate(amounts):
-            if self._balance[wallet] - self._held.get(wallet, 0) < amount:
+            floor = floors.get(wallet, 0) if floors else 0
+            if self._balance[wallet] - self._held.get(wallet, 0) - amount < -floor:
                 return Shortfall(i)
         for wallet, amount in amounts:
             self._held[wallet] = self._held.get(wallet, 0) + amount
@@ -84,7 +86,7 @@ class LocalFunds:
             for wallet, amount in hold.amounts:
                 self._held[wallet] -= amount
 
-    async def commit(self, request_id: str, debits: Mapping[int, int], *, touched: bool = False) -> None:
+    async def commit(self, request_id: str, debits: Mapping[WalletId, int], *, touched: bool = False) -> None:
         if touched:
             await self.untouch(list(debits))
         if request_id not in self._applied:
@@ -96,12 +98,12 @@ class LocalFunds:
     async def release(self, request_id: str) -> None:
         self._drop_hold(request_id)
 
-    async def touch(self, wallet_ids: Sequence[int]) -> None:
+    async def touch(self, wallet_ids: Sequence[WalletId]) -> None:
         for w in wallet_ids:
             self._gen[w] = self._gen.get(w, 0) + 1
             self._pending[w] = self._pending.get(w, 0) + 1
 
-    async def untouch(self, wallet_ids: Sequence[int]) -> None:
+    async def untouch(self, wallet_ids: Sequence[WalletId]) -> None:
         for w in wallet_ids:
             left = self._pending.get(w, 0) - 1
             if left > 0:
@@ -109,7 +111,7 @@ class LocalFunds:
             else:
                 self._pending.pop(w, None)
 
-    async def refresh(self, wallet_ids: Sequence[int]) -> None:
+    async def refresh(self, wallet_ids: Sequence[WalletId]) -> None:
         wallets = [w for w in wallet_ids if w in self._balance]
         if not wallets:
             return  # not mirrored yet: the first reservation loads it from the ledger

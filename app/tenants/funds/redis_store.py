@@ -19,12 +19,13 @@ from collections.abc import Mapping, Sequence
 
 from redis.asyncio import Redis
 
-from app.tenants.funds.base import BalanceLoader, SettledLookup, Shortfall
+from app.tenants.funds.base import BalanceLoader, SettledLookup, Shortfall, WalletId
 
 PREFIX = "ws:"
 APPLIED_TTL_MS = 24 * 3600 * 1000
 
-# KEYS: epoch, holds, hold:{rid}, wallet hashes...   ARGV: epoch, rid, ttl_ms, now_ms, then (id, amount) pairs
+# KEYS: epoch, holds, hold:{rid}, wallet hashes...
+# ARGV: epoch, rid, ttl_ms, now_ms, then (id, amount, floor) triples
 _RESERVE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {'EPOCH', 0} end
 local n = #KEYS - 3
@@ -33,12 +34,12 @@ for i = 1, n do
   local bal = redis.call('HGET', key, 'bal')
   if not bal then return {'LOAD', i} end
   local held = tonumber(redis.call('HGET', key, 'held') or '0')
-  if tonumber(bal) - held < tonumber(ARGV[4 + 2 * i]) then return {'SHORT', i} end
+  if tonumber(bal) - held - tonumber(ARGV[3 + 3 * i]) < -tonumber(ARGV[4 + 3 * i]) then return {'SHORT', i} end
 end
 local parts = {}
 for i = 1, n do
-  redis.call('HINCRBY', KEYS[3 + i], 'held', ARGV[4 + 2 * i])
-  parts[#parts + 1] = ARGV[3 + 2 * i] .. ':' .. ARGV[4 + 2 * i]
+  redis.call('HINCRBY', KEYS[3 + i], 'held', ARGV[3 + 3 * i])
+  parts[#parts + 1] = ARGV[2 + 3 * i] .. ':' .. ARGV[3 + 3 * i]
 end
 redis.call('SET', KEYS[3], table.concat(parts, ','), 'PX', tonumber(ARGV[3]) + 60000)
 redis.call('ZADD', KEYS[2], tonumber(ARGV[4]) + tonumber(ARGV[3]), ARGV[2])
@@ -49,7 +50,7 @@ return {'OK', 0}
 _RELEASE = """
 local hold = redis.call('GET', KEYS[2])
 if hold then
-  for id, amount in string.gmatch(hold, '(%d+):(%d+)') do
+  for id, amount in string.gmatch(hold, '(%w+):(%d+)') do
     redis.call('HINCRBY', ARGV[2] .. 'w:' .. id, 'held', -tonumber(amount))
   end
   redis.call('DEL', KEYS[2])
@@ -77,7 +78,7 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) then
 end
 local hold = redis.call('GET', KEYS[3])
 if hold then
-  for id, amount in string.gmatch(hold, '(%d+):(%d+)') do
+  for id, amount in string.gmatch(hold, '(%w+):(%d+)') do
     redis.call('HINCRBY', ARGV[2] .. 'w:' .. id, 'held', -tonumber(amount))
   end
   redis.call('DEL', KEYS[3])
@@ -113,7 +114,7 @@ if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then
 local parts = {}
 for i = 4, #KEYS do
   redis.call('HINCRBY', KEYS[i], 'held', ARGV[i - 1])
-  parts[#parts + 1] = string.match(KEYS[i], 'w:(%d+)$') .. ':' .. ARGV[i - 1]
+  parts[#parts + 1] = string.match(KEYS[i], 'w:(%w+)$') .. ':' .. ARGV[i - 1]
 end
 redis.call('SET', KEYS[2], table.concat(parts, ','), 'PXAT', tonumber(ARGV[2]) + 60000)
 redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
@@ -134,7 +135,7 @@ class RedisFunds:
         self._p = prefix
         self._epoch: str | None = None
         # This replica's in-flight holds: rid -> (amounts, expires_ms), to re-register after a flush.
-        self._mine: dict[str, tuple[tuple[tuple[int, int], ...], int]] = {}
+        self._mine: dict[str, tuple[tuple[tuple[WalletId, int], ...], int]] = {}
         self._reserve = redis.register_script(_RESERVE)
         self._release = redis.register_script(_RELEASE)
         self._commit = redis.register_script(_COMMIT)
@@ -142,7 +143,7 @@ class RedisFunds:
         self._pending = redis.register_script(_PENDING)
         self._readd = redis.register_script(_READD)
 
-    def _w(self, wallet_id: int) -> str:
+    def _w(self, wallet_id: WalletId) -> str:
         return f"{self._p}w:{wallet_id}"
 
     # ---------------------------------------------------------------- epochs
@@ -161,7 +162,7 @@ class RedisFunds:
 
     # ---------------------------------------------------------------- balances
 
-    async def _load(self, wallets: Sequence[int], overwrite: bool) -> None:
+    async def _load(self, wallets: Sequence[WalletId], overwrite: bool) -> None:
         """Install ledger balances; ``overwrite`` False only fills wallets not mirrored yet."""
         pipe = self._r.pipeline(transaction=False)
         for w in wallets:
@@ -173,12 +174,13 @@ class RedisFunds:
 
     # ---------------------------------------------------------------- holds
 
-    async def reserve(self, request_id: str, amounts: Sequence[tuple[int, int]], ttl: float) -> Shortfall | None:
+    async def reserve(self, request_id: str, amounts: Sequence[tuple[WalletId, int]], ttl: float,
+                      floors: Mapping[WalletId, int] | None = None) -> Shortfall | None:
         if self._epoch is None:
             await self._join_epoch()
         ttl_ms = int(ttl * 1000)
         keys = [self._p + "epoch", self._p + "holds", f"{self._p}hold:{request_id}", *(self._w(w) for w, _ in amounts)]
-        flat = [x for pair in amounts for x in pair]
+        flat = [x for wallet, amount in amounts for x in (wallet, amount, floors.get(wallet, 0) if floors else 0)]
         for _attempt in range(50):
             now = _now_ms()
             status, index = await self._reserve(keys=keys, args=[self._epoch, request_id, ttl_ms, now, *flat])
@@ -195,7 +197,7 @@ class RedisFunds:
                 await asyncio.sleep(0.001 * _attempt)
         raise RuntimeError("could not reserve funds: Redis kept changing underneath")
 
-    async def commit(self, request_id: str, debits: Mapping[int, int], *, touched: bool = False) -> None:
+    async def commit(self, request_id: str, debits: Mapping[WalletId, int], *, touched: bool = False) -> None:
         # Forget the hold first: a re-registration running while the script is in flight must not
         # bring it back.
         self._mine.pop(request_id, None)
@@ -209,15 +211,15 @@ class RedisFunds:
         self._mine.pop(request_id, None)
         await self._release(keys=[self._p + "holds", f"{self._p}hold:{request_id}"], args=[request_id, self._p])
 
-    async def touch(self, wallet_ids: Sequence[int]) -> None:
+    async def touch(self, wallet_ids: Sequence[WalletId]) -> None:
         if wallet_ids:
             await self._pending(keys=[self._w(w) for w in wallet_ids], args=[1])
 
-    async def untouch(self, wallet_ids: Sequence[int]) -> None:
+    async def untouch(self, wallet_ids: Sequence[WalletId]) -> None:
         if wallet_ids:
             await self._pending(keys=[self._w(w) for w in wallet_ids], args=[-1])
 
-    async def refresh(self, wallet_ids: Sequence[int]) -> None:
+    async def refresh(self, wallet_ids: Sequence[WalletId]) -> None:
         if wallet_ids:
             await self._load(list(wallet_ids), overwrite=True)
 
@@ -237,13 +239,14 @@ class RedisFunds:
         return len(due)
 
     async def resync(self) -> None:
-        wallets: list[int] = []
+        wallets: list[WalletId] = []
         async for key in self._r.scan_iter(match=self._p + "w:*", count=500):
-            wallets.append(int(key.decode().rsplit(":", 1)[1]))
+            name = key.decode().rsplit(":", 1)[1]
+            wallets.append(int(name) if name.isdigit() else name)
         for i in range(0, len(wallets), 500):
             await self._load(wallets[i:i + 500], overwrite=True)
 
-    async def available(self, wallet_id: int) -> int | None:
+    async def available(self, wallet_id: WalletId) -> int | None:
         bal, held = await self._r.hmget(self._w(wallet_id), "bal", "held")
         return None if bal is None else int(bal) - int(held or 0)
 
