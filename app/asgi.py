@@ -24,8 +24,11 @@ from app.jobs import periodic_reconciler
 from app.lib.crypto import SecretBox
 from app.relay.auth import KeyAuthenticator
 from app.relay.billing import Billing, post_settlements
+from app.relay.cache import create_response_cache
 from app.relay.channels import ChannelDirectory
 from app.relay.controllers import anthropic, gemini, openai, v1_models
+from app.relay.controllers.metrics import metrics_handler
+from app.relay.metrics import Metrics
 from app.relay.outcome import Recorder
 from app.relay.settlement import SettlementWriter
 from app.relay.state import RelayState
@@ -49,6 +52,7 @@ def create_app(settings: Settings | None = None, *,
     """Build the application. ``upstream_transport`` replaces the network for upstream calls
     (tests use it to replay recorded responses without sockets)."""
     settings = settings or Settings.from_env()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -64,8 +68,9 @@ def create_app(settings: Settings | None = None, *,
             settings=settings, sessionmaker=sessionmaker, box=box,
             directory=ChannelDirectory(sessionmaker, box, settings.channel_cache_ttl),
             keys=KeyAuthenticator(sessionmaker, settings.key_cache_ttl),
-            upstream=UpstreamClient(upstream_transport), recorder=Recorder(),
+            upstream=UpstreamClient(upstream_transport), recorder=Recorder(metrics),
             billing=Billing(prices, funds, writer, settings.hold_grace),
+            cache=create_response_cache(settings),
         )
         app.state.relay = relay
         try:
@@ -74,6 +79,7 @@ def create_app(settings: Settings | None = None, *,
         finally:
             await relay.drain()
             await writer.aclose()
+            await relay.cache.aclose()
             await funds.aclose()
             await relay.upstream.aclose()
             await engine.dispose()
@@ -87,8 +93,10 @@ def create_app(settings: Settings | None = None, *,
                    dependencies=ADMIN_DEPENDENCIES, exception_handlers={AppError: app_error_handler})
 
     return Litestar(
-        route_handlers=[healthz, openai.router, anthropic.router, gemini.router, v1_models.v1_model_path, admin],
+        route_handlers=[healthz, metrics_handler, openai.router, anthropic.router, gemini.router,
+                        v1_models.v1_model_path, admin],
         dependencies={"relay": Provide(provide_relay, sync_to_thread=False)},
+        state=State({"metrics": metrics}),
         lifespan=[lifespan],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="Waystation operator API", version="0.1.0", path="/api/schema"),

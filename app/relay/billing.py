@@ -138,8 +138,10 @@ class Billing:
             cache_write_tokens=usage.cache_write_tokens, reasoning_tokens=usage.reasoning_tokens,
             costs=costs if billable else [], upstream_cost=upstream[1] if upstream else None,
             latency_ms=int(outcome.latency_ms), ttfb_ms=int(outcome.ttfb_ms) if outcome.ttfb_ms is not None else None,
-            client_disconnected=outcome.client_disconnected,
+            client_disconnected=outcome.client_disconnected, cache_hit=outcome.cache_hit,
         )
+        outcome.cost = costs[0] if billable and costs else None
+        outcome.upstream_cost = upstream[1] if upstream else None
         debits: dict[WalletId, int] = {}
         if billable and costs:
             debits = {payer: c for payer, c in zip(bill.chain[1:], costs, strict=True)}

@@ -22,3 +22,5 @@ class Inbound:
     gemini_sse: bool = True
     #: Client headers forwarded to a same-protocol upstream (``anthropic-beta``...).
     forward_headers: dict[str, str] = field(default_factory=dict)
+    #: Seconds to cache the answer for (opted in by the key or a request header), or None.
+    cache_ttl: int | None = None

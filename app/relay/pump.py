@@ -40,12 +40,14 @@ class StreamTransform(Protocol):
 class StreamPump:
     def __init__(self, reply: UpstreamReply, transform: StreamTransform,
                  on_done: Callable[[StreamPump], Awaitable[None]],
-                 spawn: Callable[[asyncio.Task[None]], None]) -> None:
+                 spawn: Callable[[asyncio.Task[None]], None], *, keep: bool = False) -> None:
         self._reply = reply
         self.transform = transform
         self._on_done = on_done
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_SIZE)
         self.client_gone = False
+        #: Every byte meant for the client, when ``keep`` (to fill the response cache).
+        self.sent: list[bytes] | None = [] if keep else None
         self.failure: str | None = None
         self._task = asyncio.create_task(self._pump())
         spawn(self._task)
@@ -63,6 +65,8 @@ class StreamPump:
                     out = transform.feed(chunk)
                     if not out:
                         continue
+                    if self.sent is not None:
+                        self.sent.append(out)
                     if transform.completed or held:
                         held.append(out)
                     else:
@@ -73,6 +77,8 @@ class StreamPump:
                 tail = transform.fail("timeout" if isinstance(exc, TimeoutError | httpx.TimeoutException)
                                       else "connection lost")
             await self._reply.aclose()
+            if self.sent is not None:
+                self.sent.append(tail)
             try:
                 await self._on_done(self)
             except Exception:  # noqa: BLE001 - bookkeeping must never strand the client

@@ -11,8 +11,9 @@ import time
 from litestar import Response
 from litestar.response import Stream
 
-from app.relay import errors
+from app.relay import caching, errors
 from app.relay.billing import Bill, effective_usage
+from app.relay.cache import CACHE_HEADER, CACHE_HIT, CACHE_MISS, CachedResponse
 from app.relay.channels import Route
 from app.relay.inbound import Inbound
 from app.relay.outcome import Outcome
@@ -74,6 +75,7 @@ class RelayCall:
         self.key = key
         self.inbound = inbound
         self.bill: Bill | None = None
+        self.cache_key = caching.key_for(key.account_id, inbound)
         self.started = time.monotonic()
         self.outcome = Outcome(request_id=inbound.request_id, key_id=key.key_id, account_id=key.account_id,
                                protocol=inbound.protocol, op=inbound.op, model=inbound.model,
@@ -123,12 +125,13 @@ class RelayCall:
         try:
             reply = await self.state.upstream.send(url, headers, body, timeouts, stream=inbound.stream)
         except UpstreamUnavailable as exc:
-            self.outcome.failures.append(f"{route.name}: {exc.reason}")
+            kind = "timeout" if "timeout" in exc.reason else "connect"
+            self.outcome.fail_attempt(route.id, route.name, kind, exc.reason)
             return None
         if reply.status < 400:
             if inbound.stream and _is_overloaded_stream_start(route, reply):
                 await reply.aclose()
-                self.outcome.failures.append(f"{route.name}: overloaded")
+                self.outcome.fail_attempt(route.id, route.name, "overloaded", "overloaded")
                 return None
             return _Attempt(route, reply, upstream_model)
         try:
@@ -138,7 +141,7 @@ class RelayCall:
         finally:
             await reply.aclose()
         error = CODECS[route.protocol].parse_error(reply.status, raw)
-        self.outcome.failures.append(f"{route.name}: HTTP {reply.status} {error.kind}")
+        self.outcome.fail_attempt(route.id, route.name, error.kind, f"HTTP {reply.status} {error.kind}")
         if reply.status in RETRYABLE_STATUS or reply.status >= 500 or error.kind == "overloaded":
             return None
         # The request itself is wrong: say so in the caller's protocol, keeping the upstream's words.
@@ -164,6 +167,11 @@ class RelayCall:
     # ------------------------------------------------------------------ answering
 
     async def run(self) -> Response[bytes] | Stream:
+        if self.cache_key is not None:
+            self.outcome.cache_lookup = True
+            cached = await self.state.cache.get(self.cache_key)
+            if cached is not None:
+                return await self._serve_hit(cached)
         try:
             attempt = await self._first_answer()
         except errors.RelayError as exc:
@@ -176,6 +184,21 @@ class RelayCall:
             return self._stream(attempt)
         return await self._whole(attempt)
 
+    async def _serve_hit(self, cached: CachedResponse) -> Response[bytes]:
+        """A cached answer: still authorised and billed (by the cache rule), never sent upstream."""
+        try:
+            await self._candidates()
+            if self.inbound.op != "count_tokens":
+                self.bill = await self.state.billing.open(self.key, self.inbound, 0)
+        except errors.RelayError as exc:
+            await self._fail(exc.error)
+            raise
+        self.outcome.cache_hit = True
+        self.outcome.upstream_model = cached.model_served
+        await self._settle(status=200, usage=caching.hit_usage(cached))
+        return Response(cached.body, status_code=200, media_type=cached.content_type,
+                        headers={"x-request-id": self.inbound.request_id, CACHE_HEADER: CACHE_HIT})
+
     async def _whole(self, attempt: _Attempt) -> Response[bytes]:
         inbound, route = self.inbound, attempt.route
         try:
@@ -183,6 +206,7 @@ class RelayCall:
         except (TimeoutError, Exception) as exc:  # noqa: BLE001 - any read failure is an upstream failure
             error = ir.Error(kind="api_error", status=502,
                              message=f"The upstream failed while answering: {type(exc).__name__}")
+            self.outcome.fail_attempt(route.id, route.name, "broken_response", f"read failed: {type(exc).__name__}")
             await self._fail(error)
             raise errors.RelayError(error) from None
         finally:
@@ -203,8 +227,12 @@ class RelayCall:
             usage = self._estimate_whole(route.protocol, raw)
         # The response leaves only once its bill is durable (see settlement.py).
         await self._settle(status=200, usage=usage)
-        return Response(body, status_code=200, media_type=media,
-                        headers={"x-request-id": inbound.request_id})
+        headers = {"x-request-id": inbound.request_id}
+        if self.cache_key is not None and inbound.cache_ttl:
+            await caching.store(self.state.cache, self.cache_key, content_type=media, body=body, usage=usage,
+                                model_served=attempt.upstream_model, ttl=inbound.cache_ttl)
+            headers[CACHE_HEADER] = CACHE_MISS
+        return Response(body, status_code=200, media_type=media, headers=headers)
 
     def _stream(self, attempt: _Attempt) -> Stream:
         inbound, route = self.inbound, attempt.route
@@ -228,9 +256,13 @@ class RelayCall:
             assert inbound.request is not None
             transform = ConvertTransform(CODECS[route.protocol], client_codec, public_model=inbound.model,
                                          include_usage=inbound.request.include_usage, sse=inbound.gemini_sse)
-        pump = StreamPump(attempt.reply, transform, self._stream_done, self.state.spawn)
+        pump = StreamPump(attempt.reply, transform, self._stream_done, self.state.spawn,
+                          keep=self.cache_key is not None)
+        headers = {**SSE_HEADERS, "x-request-id": inbound.request_id}
+        if self.cache_key is not None:
+            headers[CACHE_HEADER] = CACHE_MISS
         return Stream(pump.client_stream(), status_code=200, media_type=_content_type(inbound.protocol, inbound),
-                      headers={**SSE_HEADERS, "x-request-id": inbound.request_id})
+                      headers=headers)
 
     async def _stream_done(self, pump: StreamPump) -> None:
         """The upstream stream ended (however it ended): bill what was generated, before the
@@ -241,7 +273,15 @@ class RelayCall:
         usage = effective_usage(t.usage, t.completed, input_estimate, "" if t.completed else t.generated_text())
         if t.completed:
             await self._settle(status=200, usage=usage)
+            if pump.sent is not None and self.cache_key is not None and self.inbound.cache_ttl:
+                await caching.store(self.state.cache, self.cache_key,
+                                    content_type=_content_type(self.inbound.protocol, self.inbound),
+                                    body=b"".join(pump.sent), usage=usage, model_served=self.outcome.upstream_model,
+                                    ttl=self.inbound.cache_ttl)
         else:
+            if self.outcome.channel_id is not None:  # the serving channel broke off mid-stream
+                kind = t.error.kind if t.error else "broken_stream"
+                self.outcome.upstream_errors.append((self.outcome.channel_id, kind))
             await self._settle(status=502, usage=usage, error_kind=t.error.kind if t.error else "api_error")
 
     def _estimate_whole(self, protocol: str, raw: bytes) -> ir.Usage:
@@ -256,20 +296,23 @@ class RelayCall:
         input_estimate = self.bill.input_estimate if self.bill is not None else 0
         return effective_usage(None, False, input_estimate, text)
 
-    def _record(self, *, status: int, usage: ir.Usage | None, error_kind: str | None) -> None:
+    def _finish(self, *, status: int, usage: ir.Usage | None, error_kind: str | None) -> None:
         o = self.outcome
         o.status, o.usage, o.error_kind = status, usage, error_kind
         o.latency_ms = (time.monotonic() - self.started) * 1000
-        self.state.recorder.record(o)
 
     async def _settle(self, *, status: int, usage: ir.Usage | None, error_kind: str | None = None) -> None:
-        self._record(status=status, usage=usage, error_kind=error_kind)
-        if self.bill is not None:
-            await self.state.billing.settle(self.bill, self.key, self.inbound, self.outcome)
+        self._finish(status=status, usage=usage, error_kind=error_kind)
+        try:
+            if self.bill is not None:  # settle() fills outcome.cost and outcome.upstream_cost
+                await self.state.billing.settle(self.bill, self.key, self.inbound, self.outcome)
+        finally:
+            self.state.recorder.record(self.outcome)
 
     async def _fail(self, error: ir.Error | None) -> None:
         """Nothing was used: release the hold and note the failure."""
-        self._record(status=error.status if error else 500, usage=None,
+        self._finish(status=error.status if error else 500, usage=None,
                      error_kind=error.kind if error else "api_error")
+        self.state.recorder.record(self.outcome)
         if self.bill is not None:
             await self.state.billing.release(self.bill, self.inbound.request_id)

@@ -11,6 +11,7 @@ from app.config import Settings
 from app.lib.crypto import SecretBox
 from app.relay.auth import KeyAuthenticator
 from app.relay.billing import Billing
+from app.relay.cache import ResponseCache
 from app.relay.channels import ChannelDirectory
 from app.relay.outcome import Recorder
 from app.relay.upstream.client import UpstreamClient
@@ -29,6 +30,7 @@ class RelayState:
     upstream: UpstreamClient
     recorder: Recorder
     billing: Billing
+    cache: ResponseCache
     #: Background tasks (stream pumps that outlive their client); kept so they are not collected.
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 

@@ -11,9 +11,11 @@ from litestar import Request, Response
 from litestar.di import NamedDependency
 from litestar.response import Stream
 
+from app import logs
 from app.lib.ids import request_id
 from app.relay import errors
 from app.relay.auth import extract_key
+from app.relay.cache import decide as decide_cache
 from app.relay.errors import RelayError
 from app.relay.inbound import Inbound
 from app.relay.protocols import CODECS, ProtocolError, ir
@@ -57,6 +59,7 @@ async def answer(protocol: str, request: Request,
     """Run ``work(request_id)``; a ProtocolError or RelayError becomes an error in ``protocol``'s
     own shape and status."""
     rid = client_request_id(request)
+    logs.bind_request_id(rid)
     try:
         return await work(rid)
     except ProtocolError as exc:
@@ -72,6 +75,7 @@ async def relay_call(protocol: str, request: Request, relay: NamedDependency[Rel
     async def work(rid: str) -> Response[bytes] | Stream:
         key = await authenticate(request, relay)
         inbound = make_inbound(await request.body(), rid)
+        inbound.cache_ttl = decide_cache(request.headers, key.cache_ttl)
         return await RelayCall(relay, key, inbound).run()
 
     return await answer(protocol, request, work)

@@ -36,6 +36,8 @@ class KeyContext(msgspec.Struct, frozen=True):
     rpm: int | None = None
     tpm: int | None = None
     max_concurrency: int | None = None
+    #: Seconds to cache this key's answers (exact-match response cache), None: only on request.
+    cache_ttl: int | None = None
 
     def may_use(self, model: str) -> bool:
         return self.models is None or model in self.models
