@@ -28,8 +28,11 @@ from app.relay.cache import create_response_cache
 from app.relay.channels import ChannelDirectory
 from app.relay.controllers import anthropic, gemini, openai, v1_models
 from app.relay.controllers.metrics import metrics_handler
+from app.relay.health import Prober, create_health
+from app.relay.limits import create_limiter
 from app.relay.metrics import Metrics
 from app.relay.outcome import Recorder
+from app.relay.planner import Planner, load_routing_config
 from app.relay.settlement import SettlementWriter
 from app.relay.state import RelayState
 from app.relay.upstream.client import UpstreamClient
@@ -47,11 +50,16 @@ async def healthz(relay: NamedDependency[RelayState]) -> Response[dict]:
     return Response({"status": "ok"})
 
 
+def _seconds(ms: float | None) -> float | None:
+    return ms / 1000 if ms is not None else None
+
+
 def create_app(settings: Settings | None = None, *,
                upstream_transport: httpx.AsyncBaseTransport | None = None) -> Litestar:
     """Build the application. ``upstream_transport`` replaces the network for upstream calls
     (tests use it to replay recorded responses without sockets)."""
     settings = settings or Settings.from_env()
+    routing = load_routing_config(settings.routing)
     metrics = Metrics()
 
     @asynccontextmanager
@@ -64,13 +72,23 @@ def create_app(settings: Settings | None = None, *,
         writer = SettlementWriter(sessionmaker, funds, post_settlements)
         writer.start()
         prices = PriceTable(sessionmaker, settings.channel_cache_ttl)
+        directory = ChannelDirectory(sessionmaker, box, settings.channel_cache_ttl)
+        health = create_health(settings, sessionmaker)
+        await health.start()
+        prober = Prober(health, directory.routes, key_for=directory.next_key) if settings.probes else None
+        if prober is not None:
+            prober.start()
         relay = RelayState(
             settings=settings, sessionmaker=sessionmaker, box=box,
-            directory=ChannelDirectory(sessionmaker, box, settings.channel_cache_ttl),
+            directory=directory,
             keys=KeyAuthenticator(sessionmaker, settings.key_cache_ttl),
             upstream=UpstreamClient(upstream_transport), recorder=Recorder(metrics),
             billing=Billing(prices, funds, writer, settings.hold_grace),
             cache=create_response_cache(settings),
+            limiter=create_limiter(settings, lease=settings.limit_lease),
+            planner=Planner(routing, directory, prices, available=lambda r: health.is_available(r.id),
+                            ttfb_of=lambda r: _seconds(health.stats(r.id).ewma_ttfb_ms)),
+            health=health,
         )
         app.state.relay = relay
         try:
@@ -80,6 +98,10 @@ def create_app(settings: Settings | None = None, *,
             await relay.drain()
             await writer.aclose()
             await relay.cache.aclose()
+            await relay.limiter.aclose()
+            if prober is not None:
+                await prober.aclose()
+            await health.aclose()
             await funds.aclose()
             await relay.upstream.aclose()
             await engine.dispose()

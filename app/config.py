@@ -39,6 +39,10 @@ def _load_or_create_secret(data_dir: Path) -> str:
     return value
 
 
+def _read_optional(path: str | None) -> str | None:
+    return Path(path).read_text() if path else None
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
@@ -55,6 +59,13 @@ class Settings:
     channel_cache_ttl: float = 5.0
     #: Namespace of every Redis key (several deployments or test runs can share one Redis).
     redis_prefix: str = "ws:"
+    #: Actively probe channels' health (every 30 s; every second while a circuit is open).
+    probes: bool = True
+    #: Routing configuration as JSON (strategies, aliases, A/B splits, the "auto" policy's models);
+    #: see README. From WAYSTATION_ROUTING, or the file named by WAYSTATION_ROUTING_FILE.
+    routing: str | None = None
+    #: Seconds a concurrency slot lasts when its request never reports finishing (a crashed replica).
+    limit_lease: float = 900.0
     #: Seconds a hold outlives its channel's total timeout before the reconciler may resolve it.
     hold_grace: float = 60.0
     #: Seconds between rounds of hold expiry and balance re-sync.
@@ -74,6 +85,8 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             redis_prefix=env.get("WAYSTATION_REDIS_PREFIX", "ws:"),
             hold_grace=float(env.get("WAYSTATION_HOLD_GRACE", "60")),
+            probes=env.get("WAYSTATION_PROBES", "on").lower() not in ("0", "off", "false", "no"),
+            routing=env.get("WAYSTATION_ROUTING") or _read_optional(env.get("WAYSTATION_ROUTING_FILE")),
             reconcile_every=float(env.get("WAYSTATION_RECONCILE_EVERY", "5")),
             data_dir=data_dir,
             host=env.get("WAYSTATION_HOST", "127.0.0.1"),

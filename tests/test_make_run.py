@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_make_run_serves_healthz_and_the_demo_channel(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "WAYSTATION_SECRET_KEY")}
-    env.update(WAYSTATION_DATA_DIR=str(tmp_path / "var"), PORT=str(port))
+    env.update(WAYSTATION_DATA_DIR=str(tmp_path / "var"), PORT=str(port), WAYSTATION_PROBES="off")
     proc = subprocess.Popen(["make", "run"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.admin.schemas import AccountIn, BalanceView, CreditIn, micro
+from app.admin.schemas import AccountIn, BalanceView, CreditIn, LimitsIn, micro
 from app.admin.scope import account_in_scope
 from app.errors import Forbidden, InvalidInput
 from app.lib import csvtext
@@ -73,6 +73,21 @@ class AccountController(Controller):
         await db.commit()
         await relay.billing.funds.refresh([account.id])  # the relay sees the new balance at once
         return posted
+
+    @put("/{account_id:int}/limits")
+    async def set_limits(self, db: NamedDependency[AsyncSession], admin: NamedDependency[KeyContext],
+                         relay: NamedDependency[RelayState], account_id: FromPath[int],
+                         data: JSONBody[LimitsIn]) -> AccountView:
+        """Rate limits over this account's traffic (a reseller's: its whole subtree). Keys pick
+        them up when their cached context expires (30 s), on every replica."""
+        account = await account_in_scope(db, admin, account_id)
+        if account.id == admin.account_id:
+            raise Forbidden("an account's limits are set by its parent")
+        view = await accounts.set_limits(db, account.id, rpm=data.rpm, tpm=data.tpm,
+                                         max_concurrency=data.max_concurrency)
+        await db.commit()
+        relay.keys.forget_all()
+        return view
 
     @get("/{account_id:int}/balance")
     async def get_balance(self, db: NamedDependency[AsyncSession], admin: NamedDependency[KeyContext],

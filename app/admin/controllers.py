@@ -14,6 +14,7 @@ from app.admin.scope import account_in_scope, require_root
 from app.errors import AppError
 from app.relay.channels import ChannelIn, ChannelPatch, ChannelView
 from app.relay.channels import service as channels
+from app.relay.health import ChannelHealth
 from app.relay.state import RelayState
 from app.tenants.keys import CreatedKey, KeyContext, create_key, list_keys
 from app.tenants.keys.schemas import KeyView
@@ -43,6 +44,19 @@ class ChannelController(Controller):
         await db.commit()
         relay.directory.invalidate()
         return view
+
+    @get("/health")
+    async def channels_health(self, db: NamedDependency[AsyncSession], admin: NamedDependency[KeyContext],
+                              relay: NamedDependency[RelayState]) -> list[ChannelHealth]:
+        """Circuit state, error rates and time-to-first-byte averages of every channel seen."""
+        await require_root(db, admin)
+        return relay.health.all_stats()
+
+    @get("/{channel_id:int}/health")
+    async def channel_health(self, db: NamedDependency[AsyncSession], admin: NamedDependency[KeyContext],
+                             relay: NamedDependency[RelayState], channel_id: FromPath[int]) -> ChannelHealth:
+        await require_root(db, admin)
+        return relay.health.stats(channel_id)
 
     @get("/{channel_id:int}")
     async def get_channel(
@@ -99,7 +113,7 @@ class KeyController(Controller):
             spend_cap_total=micro("spend_cap_total_usd", data.spend_cap_total_usd),
             spend_cap_day=micro("spend_cap_day_usd", data.spend_cap_day_usd),
             spend_cap_month=micro("spend_cap_month_usd", data.spend_cap_month_usd),
-            rpm=data.rpm, tpm=data.tpm, max_concurrency=data.max_concurrency,
+            rpm=data.rpm, tpm=data.tpm, max_concurrency=data.max_concurrency, cache_ttl=data.cache_ttl,
         )
 
 

@@ -78,6 +78,16 @@ class KeyIn(msgspec.Struct, kw_only=True):
     rpm: int | None = None
     tpm: int | None = None
     max_concurrency: int | None = None
+    #: Seconds to cache this key's answers in the exact-match response cache.
+    cache_ttl: int | None = None
+
+
+class LimitsIn(msgspec.Struct, kw_only=True):
+    """Rate limits of an account: its own traffic (customer) or its whole subtree (reseller)."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int | None = None
 
 
 class BalanceView(msgspec.Struct):

@@ -26,6 +26,10 @@ class Account(Base):
     #: Edges from the root: 0 for the root, 1 for its direct children, ...
     depth: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = created_at_column()
+    #: Rate limits over all traffic of this account (customers) or of its whole subtree (resellers).
+    rpm: Mapped[int | None] = mapped_column(Integer, default=None)
+    tpm: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_concurrency: Mapped[int | None] = mapped_column(Integer, default=None)
 
     @property
     def chain(self) -> tuple[int, ...]:

@@ -35,4 +35,6 @@ class ApiKey(Base):
     rpm: Mapped[int | None] = mapped_column(Integer, default=None)
     tpm: Mapped[int | None] = mapped_column(Integer, default=None)
     max_concurrency: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: Seconds to cache this key's answers in the exact-match response cache (None: only on request).
+    cache_ttl: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = created_at_column()

@@ -12,7 +12,8 @@ from app.models.base import Base, BigId, created_at_column
 
 class UsageEvent(Base):
     __tablename__ = "usage_events"
-    __table_args__ = (Index("ix_usage_events_account_id_created_at", "account_id", "created_at"),)
+    __table_args__ = (Index("ix_usage_events_account_id_created_at", "account_id", "created_at"),
+                      Index("ix_usage_events_key_id_created_at", "key_id", "created_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     request_id: Mapped[str] = mapped_column(String(64), unique=True)

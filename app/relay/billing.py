@@ -76,13 +76,12 @@ class Billing:
         self.writer = writer
         self.hold_grace = hold_grace
 
-    async def open(self, key: KeyContext, inbound: Inbound, hold_seconds: float) -> Bill:
+    async def open(self, key: KeyContext, inbound: Inbound, hold_seconds: float, input_estimate: int) -> Bill:
         """Price the request for every level of the key's chain and hold the worst case on every
         payer's wallet, all or nothing. Raises RelayError when the model is not sold to this
         account or a wallet cannot cover its part."""
         table = await self.prices.current()
         chain = key.chain or (key.account_id,)
-        input_estimate = estimate_input(inbound)
         bill = Bill(chain=chain, prices=[], input_estimate=input_estimate)
         if len(chain) == 1:
             return bill  # the operator's own key: nobody above it to pay
@@ -131,7 +130,8 @@ class Billing:
                                upstream=upstream, model=inbound.model) if billable else None
         event = UsageEventRow(
             request_id=inbound.request_id, created_at=utcnow(), account_id=key.account_id, key_id=key.key_id,
-            chain=list(bill.chain), protocol=inbound.protocol, op=inbound.op, model_requested=inbound.model,
+            chain=list(bill.chain), protocol=inbound.protocol, op=inbound.op,
+            model_requested=inbound.requested_model or inbound.model,
             model_served=outcome.upstream_model, channel_id=outcome.channel_id, stream=inbound.stream,
             status=outcome.status, error_kind=outcome.error_kind, input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens, cache_read_tokens=usage.cache_read_tokens,

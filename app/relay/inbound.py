@@ -22,5 +22,8 @@ class Inbound:
     gemini_sse: bool = True
     #: Client headers forwarded to a same-protocol upstream (``anthropic-beta``...).
     forward_headers: dict[str, str] = field(default_factory=dict)
+    #: The model name the client sent, when routing resolved ``model`` to another one (alias,
+    #: A/B split, ``auto``, a fallback).
+    requested_model: str | None = None
     #: Seconds to cache the answer for (opted in by the key or a request header), or None.
     cache_ttl: int | None = None

@@ -12,10 +12,14 @@ from litestar import Response
 from litestar.response import Stream
 
 from app.relay import caching, errors
-from app.relay.billing import Bill, effective_usage
+from app.relay.admission import limit_rules, rate_limited
+from app.relay.billing import Bill, effective_usage, estimate_input
 from app.relay.cache import CACHE_HEADER, CACHE_HIT, CACHE_MISS, CachedResponse
 from app.relay.channels import Route
+from app.relay.health.classify import kind_for_status as health_kind_for_status
+from app.relay.health.classify import kind_for_unavailable
 from app.relay.inbound import Inbound
+from app.relay.limits import rate_limit_headers
 from app.relay.outcome import Outcome
 from app.relay.passthrough import force_stream_usage, rewrite_first_model, rewrite_model
 from app.relay.protocols import CODECS, Codec, ir
@@ -76,6 +80,9 @@ class RelayCall:
         self.inbound = inbound
         self.bill: Bill | None = None
         self.cache_key = caching.key_for(key.account_id, inbound)
+        self.input_estimate = estimate_input(inbound)
+        self.limit_headers: dict[str, str] = {}
+        self.admitted = False
         self.started = time.monotonic()
         self.outcome = Outcome(request_id=inbound.request_id, key_id=key.key_id, account_id=key.account_id,
                                protocol=inbound.protocol, op=inbound.op, model=inbound.model,
@@ -103,7 +110,7 @@ class RelayCall:
         inbound = self.inbound
         if route.protocol == inbound.protocol:
             body = inbound.body
-            if route.protocol != "gemini" and upstream_model != inbound.model:
+            if route.protocol != "gemini" and upstream_model != (inbound.requested_model or inbound.model):
                 body = rewrite_model(body, upstream_model)
             if route.protocol == "openai" and inbound.stream and inbound.op == "chat":
                 body = force_stream_usage(body)
@@ -111,10 +118,15 @@ class RelayCall:
         assert inbound.request is not None  # conversions only exist for chat, which is parsed
         return CODECS[route.protocol].emit_request(inbound.request, model=upstream_model)
 
-    async def _try(self, route: Route) -> _Attempt | None:
+    async def _try(self, route: Route, *, last_resort: bool = False) -> _Attempt | None:
         """One channel. Returns the attempt on success, None to fail over; raises RelayError for
-        errors that are the caller's (they would fail on every channel)."""
+        errors that are the caller's (they would fail on every channel). ``last_resort``: every
+        candidate's circuit is open, so try it anyway rather than fail without an attempt."""
         inbound = self.inbound
+        health = self.state.health
+        if not last_resort and not await health.admit(route.id):
+            self.outcome.fail_attempt(route.id, route.name, "circuit_open", "circuit open")
+            return None
         upstream_model = route.upstream_model(inbound.model)
         forward = inbound.forward_headers if route.protocol == inbound.protocol else None
         url = upstream_url(route, inbound.op, upstream_model, stream=inbound.stream)
@@ -122,17 +134,21 @@ class RelayCall:
         body = self._upstream_body(route, upstream_model)
         timeouts = Timeouts(route.connect_timeout, route.first_byte_timeout, route.idle_timeout,
                             route.total_timeout)
+        sent = time.monotonic()
         try:
             reply = await self.state.upstream.send(url, headers, body, timeouts, stream=inbound.stream)
         except UpstreamUnavailable as exc:
-            kind = "timeout" if "timeout" in exc.reason else "connect"
+            kind = kind_for_unavailable(exc.reason)
             self.outcome.fail_attempt(route.id, route.name, kind, exc.reason)
+            await health.record(route.id, False, kind=kind, detail=exc.reason)
             return None
         if reply.status < 400:
             if inbound.stream and _is_overloaded_stream_start(route, reply):
                 await reply.aclose()
                 self.outcome.fail_attempt(route.id, route.name, "overloaded", "overloaded")
+                await health.record(route.id, False, kind="overloaded")
                 return None
+            await health.record(route.id, True, ttfb_ms=(time.monotonic() - sent) * 1000)
             return _Attempt(route, reply, upstream_model)
         try:
             raw = await reply.body()
@@ -142,6 +158,9 @@ class RelayCall:
             await reply.aclose()
         error = CODECS[route.protocol].parse_error(reply.status, raw)
         self.outcome.fail_attempt(route.id, route.name, error.kind, f"HTTP {reply.status} {error.kind}")
+        channel_fault = health_kind_for_status(reply.status, error)
+        if channel_fault is not None:
+            await health.record(route.id, False, kind=channel_fault, detail=f"HTTP {reply.status} {error.code or ''}")
         if reply.status in RETRYABLE_STATUS or reply.status >= 500 or error.kind == "overloaded":
             return None
         # The request itself is wrong: say so in the caller's protocol, keeping the upstream's words.
@@ -149,24 +168,62 @@ class RelayCall:
                                          code=error.code, param=error.param))
 
     async def _first_answer(self) -> _Attempt:
-        routes = await self._candidates()
-        if self.inbound.op != "count_tokens":  # counting is free
-            hold_for = max(r.total_timeout for r in routes)
-            self.bill = await self.state.billing.open(self.key, self.inbound, hold_for)
-        for route in routes:
-            self.outcome.attempts += 1
-            attempt = await self._try(route)
-            if attempt is not None:
-                self.outcome.channel_id = route.id
-                self.outcome.upstream_model = attempt.upstream_model
-                self.outcome.ttfb_ms = (time.monotonic() - self.started) * 1000
-                return attempt
+        """Resolve the model (alias, split, auto, fallback list), then try its channels in order;
+        on exhaustion, the next fallback model with a hold of its own."""
+        inbound = self.inbound
+        plan = self.state.planner.plan(inbound, self.input_estimate)
+        inbound.requested_model = inbound.requested_model or inbound.model  # the name the body carries
+        tried = 0
+        for i, model in enumerate(plan.models):
+            inbound.model = model
+            try:
+                routes = await self._candidates()
+            except errors.RelayError:
+                if i + 1 < len(plan.models):
+                    continue  # a fallback model this key cannot use, or nobody serves
+                raise
+            output_estimate = inbound.request.max_tokens if inbound.request and inbound.request.max_tokens else 0
+            routes = await self.state.planner.order(model, routes, self.input_estimate, output_estimate)
+            if inbound.op != "count_tokens":  # counting is free
+                hold_for = max(r.total_timeout for r in routes)
+                self.bill = await self.state.billing.open(self.key, inbound, hold_for, self.input_estimate)
+            last_resort = not any(self.state.health.is_available(r.id) for r in routes)
+            for route in routes:
+                tried += 1
+                self.outcome.attempts += 1
+                attempt = await self._try(route, last_resort=last_resort)
+                if attempt is not None:
+                    self.outcome.channel_id = route.id
+                    self.outcome.upstream_model = attempt.upstream_model
+                    self.outcome.ttfb_ms = (time.monotonic() - self.started) * 1000
+                    return attempt
+            if self.bill is not None and i + 1 < len(plan.models):
+                await self.state.billing.release(self.bill, inbound.request_id)
+                self.bill = None
         last = self.outcome.failures[-1].split(": ", 1)[-1] if self.outcome.failures else "no channel"
-        raise errors.all_channels_failed(self.inbound.model, len(routes), last)
+        raise errors.all_channels_failed(plan.requested or inbound.model, tried, last)
 
     # ------------------------------------------------------------------ answering
 
+    async def _admit(self) -> None:
+        rules = limit_rules(self.key)
+        if not rules:
+            return
+        max_out = self.inbound.request.max_tokens if self.inbound.request is not None else None
+        admission = await self.state.limiter.admit(self.inbound.request_id, rules,
+                                                   self.input_estimate + (max_out or 0))
+        self.limit_headers = rate_limit_headers(admission)
+        if not admission.admitted:
+            self.state.recorder.metrics.limit_rejected(admission.scope, admission.dimension)
+            raise rate_limited(admission, self.limit_headers)
+        self.admitted = True
+
     async def run(self) -> Response[bytes] | Stream:
+        try:
+            await self._admit()
+        except errors.RelayError as exc:
+            await self._fail(exc.error)
+            raise
         if self.cache_key is not None:
             self.outcome.cache_lookup = True
             cached = await self.state.cache.get(self.cache_key)
@@ -189,7 +246,7 @@ class RelayCall:
         try:
             await self._candidates()
             if self.inbound.op != "count_tokens":
-                self.bill = await self.state.billing.open(self.key, self.inbound, 0)
+                self.bill = await self.state.billing.open(self.key, self.inbound, 0, self.input_estimate)
         except errors.RelayError as exc:
             await self._fail(exc.error)
             raise
@@ -197,7 +254,8 @@ class RelayCall:
         self.outcome.upstream_model = cached.model_served
         await self._settle(status=200, usage=caching.hit_usage(cached))
         return Response(cached.body, status_code=200, media_type=cached.content_type,
-                        headers={"x-request-id": self.inbound.request_id, CACHE_HEADER: CACHE_HIT})
+                        headers={**self.limit_headers, "x-request-id": self.inbound.request_id,
+                                 CACHE_HEADER: CACHE_HIT})
 
     async def _whole(self, attempt: _Attempt) -> Response[bytes]:
         inbound, route = self.inbound, attempt.route
@@ -227,7 +285,7 @@ class RelayCall:
             usage = self._estimate_whole(route.protocol, raw)
         # The response leaves only once its bill is durable (see settlement.py).
         await self._settle(status=200, usage=usage)
-        headers = {"x-request-id": inbound.request_id}
+        headers = {**self.limit_headers, "x-request-id": inbound.request_id}
         if self.cache_key is not None and inbound.cache_ttl:
             await caching.store(self.state.cache, self.cache_key, content_type=media, body=body, usage=usage,
                                 model_served=attempt.upstream_model, ttl=inbound.cache_ttl)
@@ -258,7 +316,7 @@ class RelayCall:
                                          include_usage=inbound.request.include_usage, sse=inbound.gemini_sse)
         pump = StreamPump(attempt.reply, transform, self._stream_done, self.state.spawn,
                           keep=self.cache_key is not None)
-        headers = {**SSE_HEADERS, "x-request-id": inbound.request_id}
+        headers = {**SSE_HEADERS, **self.limit_headers, "x-request-id": inbound.request_id}
         if self.cache_key is not None:
             headers[CACHE_HEADER] = CACHE_MISS
         return Stream(pump.client_stream(), status_code=200, media_type=_content_type(inbound.protocol, inbound),
@@ -308,6 +366,9 @@ class RelayCall:
                 await self.state.billing.settle(self.bill, self.key, self.inbound, self.outcome)
         finally:
             self.state.recorder.record(self.outcome)
+            if self.admitted:
+                await self.state.limiter.finish(self.inbound.request_id,
+                                                usage.prompt_tokens + usage.output_tokens if usage else None)
 
     async def _fail(self, error: ir.Error | None) -> None:
         """Nothing was used: release the hold and note the failure."""
@@ -316,3 +377,5 @@ class RelayCall:
         self.state.recorder.record(self.outcome)
         if self.bill is not None:
             await self.state.billing.release(self.bill, self.inbound.request_id)
+        if self.admitted:
+            await self.state.limiter.finish(self.inbound.request_id, 0)

@@ -13,7 +13,10 @@ from app.relay.auth import KeyAuthenticator
 from app.relay.billing import Billing
 from app.relay.cache import ResponseCache
 from app.relay.channels import ChannelDirectory
+from app.relay.health import HealthBook
+from app.relay.limits import Limiter
 from app.relay.outcome import Recorder
+from app.relay.planner import Planner
 from app.relay.upstream.client import UpstreamClient
 
 #: Seconds to let in-flight streams finish their bookkeeping on shutdown.
@@ -31,6 +34,9 @@ class RelayState:
     recorder: Recorder
     billing: Billing
     cache: ResponseCache
+    limiter: Limiter
+    planner: Planner
+    health: HealthBook
     #: Background tasks (stream pumps that outlive their client); kept so they are not collected.
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 

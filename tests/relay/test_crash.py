@@ -36,7 +36,7 @@ def _env(settings: Settings, port: int) -> dict[str, str]:
     env = dict(os.environ)
     env.update(DATABASE_URL=settings.database_url, WAYSTATION_SECRET_KEY=settings.secret_key,
                WAYSTATION_DATA_DIR=str(settings.data_dir), PORT=str(port), WAYSTATION_HOLD_GRACE="1",
-               WAYSTATION_RECONCILE_EVERY="0.3")
+               WAYSTATION_RECONCILE_EVERY="0.3", WAYSTATION_PROBES="off")
     env.pop("REDIS_URL", None)
     if settings.redis_url:
         env.update(REDIS_URL=settings.redis_url, WAYSTATION_REDIS_PREFIX=settings.redis_prefix)

@@ -18,7 +18,8 @@ SECRET = "test-secret-key-for-the-suite"
 
 @contextmanager
 def sqlite_settings(tmp: Path) -> Iterator[Settings]:
-    yield Settings(database_url=f"sqlite+aiosqlite:///{tmp}/waystation.db", secret_key=SECRET, data_dir=tmp)
+    yield Settings(database_url=f"sqlite+aiosqlite:///{tmp}/waystation.db", secret_key=SECRET, data_dir=tmp,
+                   probes=False)
 
 
 async def _admin(sql: str) -> None:
@@ -40,7 +41,8 @@ def postgres_settings(tmp: Path) -> Iterator[Settings]:
     try:
         yield Settings(database_url=Settings.from_env({"DATABASE_URL": f"{base}/{name}",
                                                        "WAYSTATION_SECRET_KEY": SECRET}).database_url,
-                       secret_key=SECRET, redis_url=REDIS_URL, redis_prefix=f"wst{name[-10:]}:", data_dir=tmp)
+                       secret_key=SECRET, redis_url=REDIS_URL, redis_prefix=f"wst{name[-10:]}:", data_dir=tmp,
+                       probes=False)
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

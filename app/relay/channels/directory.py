@@ -95,6 +95,10 @@ class ChannelDirectory:
                 by_model.setdefault(model, []).append(route)
         return _Snapshot(routes=routes, by_model=by_model, loaded_at=time.monotonic())
 
+    async def routes(self) -> list[Route]:
+        """Every enabled channel (for health probes)."""
+        return list((await self._current()).routes)
+
     async def models(self) -> list[str]:
         """Every public model name some enabled channel serves."""
         return sorted((await self._current()).by_model)

@@ -18,6 +18,9 @@ class AccountView(msgspec.Struct):
     path: str
     depth: int
     created_at: datetime
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int | None = None
 
     @property
     def chain(self) -> tuple[int, ...]:
@@ -26,4 +29,5 @@ class AccountView(msgspec.Struct):
     @classmethod
     def of(cls, row: Account) -> AccountView:
         return cls(id=row.id, parent_id=row.parent_id, name=row.name, kind=row.kind, path=row.path,
-                   depth=row.depth, created_at=row.created_at)
+                   depth=row.depth, created_at=row.created_at, rpm=row.rpm, tpm=row.tpm,
+                   max_concurrency=row.max_concurrency)

@@ -72,6 +72,20 @@ async def get_account(session: AsyncSession, account_id: int) -> AccountView:
     return AccountView.of(row)
 
 
+async def set_limits(session: AsyncSession, account_id: int, *, rpm: int | None, tpm: int | None,
+                     max_concurrency: int | None) -> AccountView:
+    """Set (or clear, with None) an account's rate limits. Does not commit."""
+    for name, value in (("rpm", rpm), ("tpm", tpm), ("max_concurrency", max_concurrency)):
+        if value is not None and value < 0:
+            raise InvalidInput(f"{name} must not be negative")
+    row = await repository.get(session, account_id)
+    if row is None:
+        raise NotFound(f"account {account_id} does not exist")
+    row.rpm, row.tpm, row.max_concurrency = rpm, tpm, max_concurrency
+    await session.flush()
+    return AccountView.of(row)
+
+
 async def list_accounts(session: AsyncSession, *, parent_id: int | None = None,
                         within: int | None = None) -> list[AccountView]:
     """Direct children of ``parent_id`` when given, else the whole subtree of ``within`` (the root's

@@ -21,3 +21,14 @@ async def by_hash_with_path(session: AsyncSession, key_hash: str) -> tuple[ApiKe
 async def for_account(session: AsyncSession, account_id: int) -> Sequence[ApiKey]:
     stmt = select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.id)
     return (await session.execute(stmt)).scalars().all()
+
+
+async def chain_limits(session: AsyncSession, account_ids: Sequence[int]) -> tuple[
+        tuple[int, int | None, int | None, int | None], ...]:
+    """(account id, rpm, tpm, max_concurrency) of those accounts that set any rate limit."""
+    if not account_ids:
+        return ()
+    stmt = (select(Account.id, Account.rpm, Account.tpm, Account.max_concurrency)
+            .where(Account.id.in_(list(account_ids)))
+            .where((Account.rpm.is_not(None)) | (Account.tpm.is_not(None)) | (Account.max_concurrency.is_not(None))))
+    return tuple((a, r, t, c) for a, r, t, c in (await session.execute(stmt)).all())

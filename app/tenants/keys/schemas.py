@@ -38,6 +38,9 @@ class KeyContext(msgspec.Struct, frozen=True):
     max_concurrency: int | None = None
     #: Seconds to cache this key's answers (exact-match response cache), None: only on request.
     cache_ttl: int | None = None
+    #: Rate limits of the accounts in the chain below the root, as (account id, rpm, tpm,
+    #: concurrency): the key's own account limits its traffic; each reseller above limits its subtree.
+    account_limits: tuple[tuple[int, int | None, int | None, int | None], ...] = ()
 
     def may_use(self, model: str) -> bool:
         return self.models is None or model in self.models

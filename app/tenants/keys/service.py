@@ -68,13 +68,16 @@ async def create_key(session: AsyncSession, *, account_id: int, name: str, model
                      is_admin: bool = False, expires_at: datetime | None = None,
                      ip_allowlist: Sequence[str] | None = None, spend_cap_total: int | None = None,
                      spend_cap_day: int | None = None, spend_cap_month: int | None = None, rpm: int | None = None,
-                     tpm: int | None = None, max_concurrency: int | None = None) -> CreatedKey:
+                     tpm: int | None = None, max_concurrency: int | None = None,
+                     cache_ttl: int | None = None) -> CreatedKey:
     """Create a key for any account. Spend caps are micro-units; None means no cap/limit. Does not commit."""
     await get_account(session, account_id)
     _check_limits(spend_cap_total=spend_cap_total, spend_cap_day=spend_cap_day, spend_cap_month=spend_cap_month,
                   rpm=rpm, tpm=tpm, max_concurrency=max_concurrency)
+    if cache_ttl is not None and not 0 < cache_ttl <= 86_400:
+        raise InvalidInput("cache_ttl must be between 1 and 86400 seconds")
     secret = new_api_key()
-    row = ApiKey(
+    row = ApiKey(cache_ttl=cache_ttl, 
         account_id=account_id, name=name, prefix=visible_prefix(secret), key_hash=hash_api_key(secret),
         models=sorted(set(models)) if models else None, is_admin=is_admin, disabled=False, expires_at=expires_at,
         ip_allowlist=normalise_allowlist(ip_allowlist), spend_cap_total=spend_cap_total,
@@ -110,5 +113,6 @@ async def authenticate(session: AsyncSession, secret: str) -> KeyContext | None:
         models=frozenset(row.models) if row.models else None, is_admin=row.is_admin, expires_at=expires,
         chain=path_ids(path), ip_allowlist=tuple(row.ip_allowlist) if row.ip_allowlist is not None else None,
         spend_cap_total=row.spend_cap_total, spend_cap_day=row.spend_cap_day, spend_cap_month=row.spend_cap_month,
-        rpm=row.rpm, tpm=row.tpm, max_concurrency=row.max_concurrency,
+        rpm=row.rpm, tpm=row.tpm, max_concurrency=row.max_concurrency, cache_ttl=row.cache_ttl,
+        account_limits=await repository.chain_limits(session, path_ids(path)[1:]),
     )
