@@ -73,3 +73,13 @@ def test_openapi_schema_lists_the_operator_api(relay: Relay) -> None:
     schema = httpx.get(relay.base_url + "/api/schema/openapi.json").json()
     assert "/api/v1/channels" in schema["paths"] and "/api/v1/keys" in schema["paths"]
     assert "/v1/chat/completions" not in schema["paths"]
+
+
+def test_metrics_show_requests_and_circuit_states(relay: Relay, upstreams: dict[str, ProviderServer]) -> None:
+    model = f"met-{uuid.uuid4().hex[:8]}"
+    ch = add_upstream_channel(relay, "openai", upstreams["openai"], [model])
+    relay.openai().chat.completions.create(model=model, messages=[{"role": "user", "content": "count me"}])
+    text = httpx.get(relay.base_url + "/metrics").text
+    assert 'waystation_requests_total{' in text and f'model="{model}"' in text
+    assert f'waystation_circuit_state{{channel="{ch["id"]}"}} 0.0' in text
+    assert "count me" not in text

@@ -18,8 +18,15 @@ __all__ = ["metrics_handler", "provide_metrics"]
 
 
 def provide_metrics(state: State) -> Metrics:
-    """The application's ``Metrics``, which ``create_app`` puts on ``app.state.metrics``."""
-    return state.metrics
+    """The application's ``Metrics``, which ``create_app`` puts on ``app.state.metrics``. Circuit
+    states are read from the health book at scrape time, so they include what other replicas and
+    the probes changed."""
+    metrics: Metrics = state.metrics
+    relay = getattr(state, "relay", None)
+    if relay is not None:
+        for health in relay.health.all_stats():
+            metrics.set_circuit(health.channel_id, health.state)
+    return metrics
 
 
 @get("/metrics", include_in_schema=False, sync_to_thread=False,
