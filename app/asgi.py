@@ -14,7 +14,13 @@ from sqlalchemy import text
 
 from app import logs
 from app.admin.accounts import AccountController
-from app.admin.controllers import ADMIN_DEPENDENCIES, ChannelController, KeyController, app_error_handler
+from app.admin.controllers import (
+    ADMIN_DEPENDENCIES,
+    ChannelController,
+    KeyController,
+    app_error_handler,
+    internal_error_handler,
+)
 from app.admin.ledger import LedgerController
 from app.admin.pricing import AccountPriceController, ChannelPriceController, PriceController
 from app.config import Settings
@@ -112,7 +118,8 @@ def create_app(settings: Settings | None = None, *,
     operator_api = [ChannelController, KeyController, AccountController, AccountPriceController, PriceController,
                     ChannelPriceController, LedgerController]
     admin = Router(path="/api/v1", route_handlers=operator_api,
-                   dependencies=ADMIN_DEPENDENCIES, exception_handlers={AppError: app_error_handler})
+                   dependencies=ADMIN_DEPENDENCIES,
+                   exception_handlers={AppError: app_error_handler, Exception: internal_error_handler})
 
     return Litestar(
         route_handlers=[healthz, metrics_handler, openai.router, anthropic.router, gemini.router,

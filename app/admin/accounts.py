@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.admin.schemas import AccountIn, BalanceView, CreditIn, LimitsIn, micro
+from app.admin.schemas import AccountIn, BalanceView, CreditIn, LimitsIn, RoutingIn, micro
 from app.admin.scope import account_in_scope
 from app.errors import Forbidden, InvalidInput
 from app.lib import csvtext
@@ -85,6 +85,17 @@ class AccountController(Controller):
             raise Forbidden("an account's limits are set by its parent")
         view = await accounts.set_limits(db, account.id, rpm=data.rpm, tpm=data.tpm,
                                          max_concurrency=data.max_concurrency)
+        await db.commit()
+        relay.keys.forget_all()
+        return view
+
+    @put("/{account_id:int}/routing")
+    async def set_routing(self, db: NamedDependency[AsyncSession], admin: NamedDependency[KeyContext],
+                          relay: NamedDependency[RelayState], account_id: FromPath[int],
+                          data: JSONBody[RoutingIn]) -> AccountView:
+        """How channels are ordered for this account's requests, overriding the model's strategy."""
+        account = await account_in_scope(db, admin, account_id)
+        view = await accounts.set_routing_strategy(db, account.id, data.strategy)
         await db.commit()
         relay.keys.forget_all()
         return view

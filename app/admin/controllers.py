@@ -3,8 +3,11 @@ platform's, so only the root's keys manage them."""
 
 from __future__ import annotations
 
-from litestar import Controller, Response, delete, get, patch, post
+import logging
+
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +21,8 @@ from app.relay.health import ChannelHealth
 from app.relay.state import RelayState
 from app.tenants.keys import CreatedKey, KeyContext, create_key, list_keys
 from app.tenants.keys.schemas import KeyView
+
+log = logging.getLogger("waystation.admin")
 
 
 class ChannelController(Controller):
@@ -115,6 +120,18 @@ class KeyController(Controller):
             spend_cap_month=micro("spend_cap_month_usd", data.spend_cap_month_usd),
             rpm=data.rpm, tpm=data.tpm, max_concurrency=data.max_concurrency, cache_ttl=data.cache_ttl,
         )
+
+
+def internal_error_handler(request: Request, exc: Exception) -> Response[dict]:
+    """HTTP errors (validation 400s, 404s, 405s) keep their status in the API's error shape; anything
+    else is logged with its traceback (never a request body) and answered as a 500."""
+    if isinstance(exc, HTTPException):
+        return Response({"error": {"code": "invalid_input" if exc.status_code == 400 else "http_error",
+                                   "message": exc.detail, "details": exc.extra or None}},
+                        status_code=exc.status_code)
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return Response({"error": {"code": "internal_error", "message": "Internal error; it has been logged."}},
+                    status_code=500)
 
 
 def app_error_handler(_request: object, exc: AppError) -> Response[dict]:

@@ -90,6 +90,11 @@ class LimitsIn(msgspec.Struct, kw_only=True):
     max_concurrency: int | None = None
 
 
+class RoutingIn(msgspec.Struct, kw_only=True):
+    #: "priority", "cost", "latency", "balanced", or null to follow the routing configuration.
+    strategy: str | None = None
+
+
 class BalanceView(msgspec.Struct):
     account_id: int
     #: Micro-units.

@@ -30,6 +30,9 @@ class Account(Base):
     rpm: Mapped[int | None] = mapped_column(Integer, default=None)
     tpm: Mapped[int | None] = mapped_column(Integer, default=None)
     max_concurrency: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: Channel-ordering strategy for this account's requests ("priority", "cost", "latency",
+    #: "balanced"), overriding the model's; None follows the routing configuration.
+    routing_strategy: Mapped[str | None] = mapped_column(String(16), default=None)
 
     @property
     def chain(self) -> tuple[int, ...]:

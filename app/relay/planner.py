@@ -54,9 +54,11 @@ class Planner:
         return resolve(inbound.model, inbound.request, self.config, rand=self.rand, fallbacks=fallbacks,
                        input_tokens=input_estimate)
 
-    async def order(self, model: str, routes: list[Route], input_estimate: int, output_estimate: int) -> list[Route]:
-        """The channels in the order to try them, by the model's strategy; open circuits last."""
-        strategy = self.config.strategy_for(model)
+    async def order(self, model: str, routes: list[Route], input_estimate: int, output_estimate: int,
+                    account_strategy: str | None = None) -> list[Route]:
+        """The channels in the order to try them, by the account's or the model's strategy; open
+        circuits last."""
+        strategy = self.config.strategy_for(model, account_strategy)
         if strategy == "priority" and self.available is None:
             return routes  # the directory's order already is priority then weight
         price_of = None

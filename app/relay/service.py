@@ -183,7 +183,8 @@ class RelayCall:
                     continue  # a fallback model this key cannot use, or nobody serves
                 raise
             output_estimate = inbound.request.max_tokens if inbound.request and inbound.request.max_tokens else 0
-            routes = await self.state.planner.order(model, routes, self.input_estimate, output_estimate)
+            routes = await self.state.planner.order(model, routes, self.input_estimate, output_estimate,
+                                                    self.key.routing_strategy)
             if inbound.op != "count_tokens":  # counting is free
                 hold_for = max(r.total_timeout for r in routes)
                 self.bill = await self.state.billing.open(self.key, inbound, hold_for, self.input_estimate)

@@ -266,3 +266,27 @@ def test_key_spend_cap_stops_the_key_not_the_account(relay: Relay, upstreams: di
     assert all(r.status_code == 429 and r.json()["error"]["code"] == "spend_cap_reached" for r in refused)
     assert ask(free_key).status_code == 200  # the account itself still has credit
     assert balance(relay, customer) == 1_000_000 - 15
+
+
+def test_account_and_reseller_subtree_rate_limits(relay: Relay, upstreams: dict[str, ProviderServer]) -> None:
+    model = _model("lim")
+    add_upstream_channel(relay, "openai", upstreams["openai"], [model])
+    set_catalog_price(relay, model, input=1, output=1)
+    reseller = create_account(relay, "reseller")
+    grant(relay, reseller, 1_000_000)
+    customers = [create_account(relay, "customer", parent_id=reseller) for _ in range(2)]
+    for c in customers:
+        grant(relay, c, 1_000_000)
+    r = relay.api("PUT", f"/accounts/{reseller}/limits", json={"rpm": 6})
+    assert r.status_code == 200 and r.json()["rpm"] == 6
+    r = relay.api("PUT", f"/accounts/{customers[0]}/limits", json={"rpm": 2})
+    assert r.status_code == 200
+    keys = [key_for(relay, customers[0]), key_for(relay, customers[0]), key_for(relay, customers[1])]
+
+    def ask(key: str) -> int:
+        return httpx.post(relay.base_url + "/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
+                          json={"model": model, "messages": [{"role": "user", "content": "x"}]}, timeout=30).status_code
+
+    # Customer 0's account allows 2 a minute over both its keys; the reseller 6 over its subtree.
+    assert [ask(keys[0]), ask(keys[1]), ask(keys[0])] == [200, 200, 429]
+    assert [ask(keys[2]) for _ in range(5)] == [200, 200, 200, 200, 429]

@@ -100,3 +100,28 @@ def test_alias_split_and_fallbacks(routed: Relay, upstreams: dict[str, ProviderS
     assert [q.body["model"] for q in fake.requests[-2:]] == ["broken-model", "backup-model"]
     bad = _ask(routed, "broken-model", "x", models="backup-model")
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "models"
+
+
+def test_account_routing_strategy_overrides_priority(relay: Relay, upstreams: dict[str, ProviderServer]) -> None:
+    model = "strategy-model"
+    dear = add_upstream_channel(relay, "openai", upstreams["openai"], [model], priority=10)
+    cheap = add_upstream_channel(relay, "anthropic", upstreams["anthropic"], [model], priority=0)
+    for channel, price in ((dear, "10"), (cheap, "1")):
+        r = relay.api("PUT", f"/channels/{channel['id']}/prices/{model}",
+                      json={"input_usd": price, "output_usd": price})
+        assert r.status_code == 200, r.text
+    set_catalog_price(relay, model, input=20_000_000, output=20_000_000)
+    customer = create_account(relay, "customer")
+    grant(relay, customer, 10_000_000)
+
+    key = key_for(relay, customer)
+    assert _ask(relay, model, "by priority", key).status_code == 200
+    assert upstreams["openai"].provider.requests[-1].body["model"] == model
+
+    r = relay.api("PUT", f"/accounts/{customer}/routing", json={"strategy": "cost"})
+    assert r.status_code == 200 and r.json()["routing_strategy"] == "cost"
+    key = key_for(relay, customer)  # a fresh key context (cached contexts refresh within 30 s)
+    before = len(upstreams["anthropic"].provider.requests)
+    assert _ask(relay, model, "by cost", key).status_code == 200
+    assert len(upstreams["anthropic"].provider.requests) == before + 1
+    assert relay.api("PUT", f"/accounts/{customer}/routing", json={"strategy": "fastest"}).status_code == 400

@@ -8,10 +8,12 @@ from app.tenants.accounts.service import (
     get_account,
     is_within,
     list_accounts,
+    set_limits,
+    set_routing_strategy,
     visible_account,
 )
 
 __all__ = [
     "AccountView", "chain", "create_account", "ensure_root_account", "get_account", "is_within", "list_accounts",
-    "visible_account",
+    "set_limits", "set_routing_strategy", "visible_account",
 ]

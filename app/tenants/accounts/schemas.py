@@ -21,6 +21,7 @@ class AccountView(msgspec.Struct):
     rpm: int | None = None
     tpm: int | None = None
     max_concurrency: int | None = None
+    routing_strategy: str | None = None
 
     @property
     def chain(self) -> tuple[int, ...]:
@@ -30,4 +31,4 @@ class AccountView(msgspec.Struct):
     def of(cls, row: Account) -> AccountView:
         return cls(id=row.id, parent_id=row.parent_id, name=row.name, kind=row.kind, path=row.path,
                    depth=row.depth, created_at=row.created_at, rpm=row.rpm, tpm=row.tpm,
-                   max_concurrency=row.max_concurrency)
+                   max_concurrency=row.max_concurrency, routing_strategy=row.routing_strategy)

@@ -86,6 +86,21 @@ async def set_limits(session: AsyncSession, account_id: int, *, rpm: int | None,
     return AccountView.of(row)
 
 
+ROUTING_STRATEGIES = ("priority", "cost", "latency", "balanced")
+
+
+async def set_routing_strategy(session: AsyncSession, account_id: int, strategy: str | None) -> AccountView:
+    """Override the channel-ordering strategy for an account's requests (None: follow the config)."""
+    if strategy is not None and strategy not in ROUTING_STRATEGIES:
+        raise InvalidInput(f"strategy must be one of {', '.join(ROUTING_STRATEGIES)} or null")
+    row = await repository.get(session, account_id)
+    if row is None:
+        raise NotFound(f"account {account_id} does not exist")
+    row.routing_strategy = strategy
+    await session.flush()
+    return AccountView.of(row)
+
+
 async def list_accounts(session: AsyncSession, *, parent_id: int | None = None,
                         within: int | None = None) -> list[AccountView]:
     """Direct children of ``parent_id`` when given, else the whole subtree of ``within`` (the root's

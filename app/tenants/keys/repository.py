@@ -32,3 +32,7 @@ async def chain_limits(session: AsyncSession, account_ids: Sequence[int]) -> tup
             .where(Account.id.in_(list(account_ids)))
             .where((Account.rpm.is_not(None)) | (Account.tpm.is_not(None)) | (Account.max_concurrency.is_not(None))))
     return tuple((a, r, t, c) for a, r, t, c in (await session.execute(stmt)).all())
+
+
+async def routing_strategy(session: AsyncSession, account_id: int) -> str | None:
+    return (await session.execute(select(Account.routing_strategy).where(Account.id == account_id))).scalar()

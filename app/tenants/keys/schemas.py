@@ -41,6 +41,8 @@ class KeyContext(msgspec.Struct, frozen=True):
     #: Rate limits of the accounts in the chain below the root, as (account id, rpm, tpm,
     #: concurrency): the key's own account limits its traffic; each reseller above limits its subtree.
     account_limits: tuple[tuple[int, int | None, int | None, int | None], ...] = ()
+    #: The key's account's routing strategy override, if any.
+    routing_strategy: str | None = None
 
     def may_use(self, model: str) -> bool:
         return self.models is None or model in self.models

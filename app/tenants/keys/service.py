@@ -115,4 +115,5 @@ async def authenticate(session: AsyncSession, secret: str) -> KeyContext | None:
         spend_cap_total=row.spend_cap_total, spend_cap_day=row.spend_cap_day, spend_cap_month=row.spend_cap_month,
         rpm=row.rpm, tpm=row.tpm, max_concurrency=row.max_concurrency, cache_ttl=row.cache_ttl,
         account_limits=await repository.chain_limits(session, path_ids(path)[1:]),
+        routing_strategy=await repository.routing_strategy(session, row.account_id),
     )
