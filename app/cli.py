@@ -115,13 +115,14 @@ def keys_group() -> None:
 @click.option("--rpm", default=None, type=int, help="Requests per minute.")
 @click.option("--tpm", default=None, type=int, help="Tokens per minute.")
 @click.option("--max-concurrency", default=None, type=int, help="Requests in flight.")
+@click.option("--cache-ttl", default=None, type=int, help="Seconds to cache this key's answers (response cache).")
 @click.option("--expires-at", default=None, type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
               help="Expiry (UTC).")
 @json_option
 def keys_create(account_id: int | None, name: str, models: str | None, admin: bool, ip_allow: tuple[str, ...],
                 spend_cap_total: str | None, spend_cap_day: str | None, spend_cap_month: str | None,
-                rpm: int | None, tpm: int | None, max_concurrency: int | None, expires_at: datetime | None,
-                as_json: bool) -> None:
+                rpm: int | None, tpm: int | None, max_concurrency: int | None, cache_ttl: int | None,
+                expires_at: datetime | None, as_json: bool) -> None:
     """Create an API key (on the operator account unless --account). The key is printed once and never stored."""
     allow = [m.strip() for m in models.split(",") if m.strip()] if models else None
     networks = [n.strip() for item in ip_allow for n in item.split(",") if n.strip()] or None
@@ -135,7 +136,7 @@ def keys_create(account_id: int | None, name: str, models: str | None, admin: bo
         return await create_key(session, account_id=owner, name=name, models=allow, is_admin=admin,
                                 expires_at=expires, ip_allowlist=networks, spend_cap_total=cap_total,
                                 spend_cap_day=cap_day, spend_cap_month=cap_month, rpm=rpm, tpm=tpm,
-                                max_concurrency=max_concurrency)
+                                max_concurrency=max_concurrency, cache_ttl=cache_ttl)
 
     created = run_or_fail(as_json, work)
     human = (f"{created.secret}\n\nThis is the only time the key is shown. Store it now.\n"

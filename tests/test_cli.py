@@ -52,3 +52,9 @@ def test_bad_channel_input_exits_non_zero_with_a_message(cli_env: dict[str, str]
     result = CliRunner().invoke(main, ["channels", "add", "--name", "y", "--type", "anthropic", "--models", "m"],
                                 env=cli_env)
     assert result.exit_code == 1 and "API key" in result.output
+
+
+def test_key_options_are_stored(cli_env: dict[str, str]) -> None:
+    run(cli_env, "migrate", "--json")
+    key = run(cli_env, "keys", "create", "--name", "cached", "--cache-ttl", "120", "--rpm", "60", "--json")
+    assert key["key"]["rpm"] == 60 and key["key"]["cache_ttl"] == 120

@@ -80,3 +80,4 @@ class KeyView(msgspec.Struct):
     rpm: int | None = None
     tpm: int | None = None
     max_concurrency: int | None = None
+    cache_ttl: int | None = None

@@ -32,6 +32,7 @@ def _view(row: ApiKey) -> KeyView:
         is_admin=row.is_admin, disabled=row.disabled, created_at=row.created_at, expires_at=row.expires_at,
         ip_allowlist=row.ip_allowlist, spend_cap_total=row.spend_cap_total, spend_cap_day=row.spend_cap_day,
         spend_cap_month=row.spend_cap_month, rpm=row.rpm, tpm=row.tpm, max_concurrency=row.max_concurrency,
+        cache_ttl=row.cache_ttl,
     )
 
 
