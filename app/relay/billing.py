@@ -8,7 +8,7 @@ balanced ledger transaction per level) and the usage event go through the group-
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,7 +35,6 @@ class Bill:
     chain: tuple[int, ...]
     #: Prices each payer pays its parent (root's direct child first); empty for the root's own keys.
     prices: list[Prices]
-    input_estimate: int
     held: bool = False
     #: The key's spend-cap wallets for this request's periods (each debited with the account's cost).
     caps: tuple[str, ...] = ()
@@ -76,13 +75,14 @@ class Billing:
         self.writer = writer
         self.hold_grace = hold_grace
 
-    async def open(self, key: KeyContext, inbound: Inbound, hold_seconds: float, input_estimate: int) -> Bill:
+    async def open(self, key: KeyContext, inbound: Inbound, hold_seconds: float,
+                   input_estimate: Callable[[], int]) -> Bill:
         """Price the request for every level of the key's chain and hold the worst case on every
         payer's wallet, all or nothing. Raises RelayError when the model is not sold to this
         account or a wallet cannot cover its part."""
         table = await self.prices.current()
         chain = key.chain or (key.account_id,)
-        bill = Bill(chain=chain, prices=[], input_estimate=input_estimate)
+        bill = Bill(chain=chain, prices=[])
         if len(chain) == 1:
             return bill  # the operator's own key: nobody above it to pay
         prices = table.level_prices(chain, inbound.model)
@@ -91,8 +91,9 @@ class Billing:
         bill.prices = prices
         output = requested_output(inbound)
         output = table.max_output(inbound.model) if output is None else output
+        tokens_in = input_estimate()
         amounts: list[tuple[WalletId, int]] = [
-            (payer, _worst_case(p, input_estimate, output)) for payer, p in zip(chain[1:], prices, strict=True)]
+            (payer, _worst_case(p, tokens_in, output)) for payer, p in zip(chain[1:], prices, strict=True)]
         caps = cap_wallets(key.key_id, utcnow(), total=key.spend_cap_total, day=key.spend_cap_day,
                            month=key.spend_cap_month)
         own_worst = amounts[-1][1]

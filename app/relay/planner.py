@@ -42,7 +42,7 @@ class Planner:
         self.ttfb_of = ttfb_of
         self.rand = rand
 
-    def plan(self, inbound: Inbound, input_estimate: int) -> ModelPlan:
+    def plan(self, inbound: Inbound, input_estimate: Callable[[], int]) -> ModelPlan:
         """Resolve aliases, A/B splits and ``auto``; read a request-level fallback list (the
         OpenAI-style extra field ``"models": [...]``). Raises ProtocolError on a bad list."""
         fallbacks: list[str] = []
@@ -51,10 +51,12 @@ class Planner:
                 fallbacks = fallback_models(msgspec.json.decode(inbound.body))
             except InvalidFallbacks as exc:
                 raise ProtocolError(str(exc), param=FALLBACKS_FIELD) from None
+        # Only the "auto" policy looks at the size of the input.
+        tokens = input_estimate() if self.config.auto is not None else None
         return resolve(inbound.model, inbound.request, self.config, rand=self.rand, fallbacks=fallbacks,
-                       input_tokens=input_estimate)
+                       input_tokens=tokens)
 
-    async def order(self, model: str, routes: list[Route], input_estimate: int, output_estimate: int,
+    async def order(self, model: str, routes: list[Route], input_estimate: Callable[[], int], output_estimate: int,
                     account_strategy: str | None = None) -> list[Route]:
         """The channels in the order to try them, by the account's or the model's strategy; open
         circuits last."""
@@ -64,6 +66,6 @@ class Planner:
         price_of = None
         if strategy == "cost":
             price_of = upstream_cost_of(await self.prices.current(), model,
-                                        ir.Usage(input_tokens=input_estimate, output_tokens=output_estimate))
+                                        ir.Usage(input_tokens=input_estimate(), output_tokens=output_estimate))
         return order(strategy, routes, rand=self.rand, price_of=price_of, ttfb_of=self.ttfb_of,
                      available=self.available)

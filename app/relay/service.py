@@ -80,7 +80,7 @@ class RelayCall:
         self.inbound = inbound
         self.bill: Bill | None = None
         self.cache_key = caching.key_for(key.account_id, inbound)
-        self.input_estimate = estimate_input(inbound)
+        self._input_estimate: int | None = None
         self.limit_headers: dict[str, str] = {}
         self.admitted = False
         self.started = time.monotonic()
@@ -171,7 +171,7 @@ class RelayCall:
         """Resolve the model (alias, split, auto, fallback list), then try its channels in order;
         on exhaustion, the next fallback model with a hold of its own."""
         inbound = self.inbound
-        plan = self.state.planner.plan(inbound, self.input_estimate)
+        plan = self.state.planner.plan(inbound, lambda: self.input_estimate)
         inbound.requested_model = inbound.requested_model or inbound.model  # the name the body carries
         tried = 0
         for i, model in enumerate(plan.models):
@@ -183,11 +183,11 @@ class RelayCall:
                     continue  # a fallback model this key cannot use, or nobody serves
                 raise
             output_estimate = inbound.request.max_tokens if inbound.request and inbound.request.max_tokens else 0
-            routes = await self.state.planner.order(model, routes, self.input_estimate, output_estimate,
+            routes = await self.state.planner.order(model, routes, lambda: self.input_estimate, output_estimate,
                                                     self.key.routing_strategy)
             if inbound.op != "count_tokens":  # counting is free
                 hold_for = max(r.total_timeout for r in routes)
-                self.bill = await self.state.billing.open(self.key, inbound, hold_for, self.input_estimate)
+                self.bill = await self.state.billing.open(self.key, inbound, hold_for, lambda: self.input_estimate)
             last_resort = not any(self.state.health.is_available(r.id) for r in routes)
             for route in routes:
                 tried += 1
@@ -205,6 +205,14 @@ class RelayCall:
         raise errors.all_channels_failed(plan.requested or inbound.model, tried, last)
 
     # ------------------------------------------------------------------ answering
+
+    @property
+    def input_estimate(self) -> int:
+        """Input tokens counted locally, on first need only: tokenizing a long prompt is the most
+        expensive thing the relay does itself, and many requests never need it."""
+        if self._input_estimate is None:
+            self._input_estimate = estimate_input(self.inbound)
+        return self._input_estimate
 
     async def _admit(self) -> None:
         rules = limit_rules(self.key)
@@ -247,7 +255,7 @@ class RelayCall:
         try:
             await self._candidates()
             if self.inbound.op != "count_tokens":
-                self.bill = await self.state.billing.open(self.key, self.inbound, 0, self.input_estimate)
+                self.bill = await self.state.billing.open(self.key, self.inbound, 0, lambda: self.input_estimate)
         except errors.RelayError as exc:
             await self._fail(exc.error)
             raise
@@ -328,8 +336,10 @@ class RelayCall:
         stream's final bytes are released to the client."""
         t = pump.transform
         self.outcome.client_disconnected = pump.client_gone
-        input_estimate = self.bill.input_estimate if self.bill is not None else 0
-        usage = effective_usage(t.usage, t.completed, input_estimate, "" if t.completed else t.generated_text())
+        if t.completed and t.usage is not None:
+            usage = t.usage
+        else:
+            usage = effective_usage(t.usage, False, self.input_estimate, t.generated_text())
         if t.completed:
             await self._settle(status=200, usage=usage)
             if pump.sent is not None and self.cache_key is not None and self.inbound.cache_ttl:
@@ -352,8 +362,7 @@ class RelayCall:
                 text = "".join(getattr(b, "text", "") or getattr(b, "arguments", "") for b in response.content)
             except Exception:  # noqa: BLE001 - an unparseable body counts as no output
                 text = ""
-        input_estimate = self.bill.input_estimate if self.bill is not None else 0
-        return effective_usage(None, False, input_estimate, text)
+        return effective_usage(None, False, self.input_estimate, text)
 
     def _finish(self, *, status: int, usage: ir.Usage | None, error_kind: str | None) -> None:
         o = self.outcome
