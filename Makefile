@@ -30,6 +30,18 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 	$(BIN)/ruff check app tests
 
+# The benchmark (bench/README.md): ~7 minutes, everything on 127.0.0.1, results in bench/RESULTS.md.
+# Needs wrk (installed with apt-get when missing); py-spy (PyPI, for the profile) is added to the venv.
+# Options: make bench BENCH_ARGS="--duration 5 --scenarios latency,throughput --backends embedded"
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "bench: wrk is missing; installing it: $(SUDO) apt-get install -y wrk"; \
+	  $(SUDO) apt-get install -y -qq wrk >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; } \
+	  || { echo "bench: could not install wrk; install it (Debian/Ubuntu package 'wrk') and retry"; exit 2; }; }
+	@test -x $(BIN)/py-spy || $(BIN)/python -m pip install -q --disable-pip-version-check py-spy \
+	  || echo "bench: py-spy could not be installed; the profile section will be skipped"
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check app tests
 
