@@ -123,7 +123,10 @@ class Billing:
         costs = [cost(p, usage) for p in bill.prices]
         upstream = None
         if outcome.channel_id is not None and outcome.status < 400:
+            # A channel's cost may be priced under the upstream name or the public one.
             up = table.upstream_prices(outcome.channel_id, outcome.upstream_model or inbound.model)
+            if up is None and outcome.upstream_model not in (None, inbound.model):
+                up = table.upstream_prices(outcome.channel_id, inbound.model)
             if up is not None:
                 upstream = (outcome.channel_id, cost(up, usage))
         billable = outcome.usage is not None and (costs or upstream)

@@ -290,3 +290,28 @@ def test_account_and_reseller_subtree_rate_limits(relay: Relay, upstreams: dict[
     # Customer 0's account allows 2 a minute over both its keys; the reseller 6 over its subtree.
     assert [ask(keys[0]), ask(keys[1]), ask(keys[0])] == [200, 200, 429]
     assert [ask(keys[2]) for _ in range(5)] == [200, 200, 200, 200, 429]
+
+
+@pytest.mark.parametrize("priced_as", ["public", "upstream"])
+def test_channel_cost_is_booked_whichever_name_it_is_priced_under(relay: Relay, upstreams: dict[str, ProviderServer],
+                                                                  priced_as: str) -> None:
+    public = _model("mapped")
+    channel = add_upstream_channel(relay, "openai", upstreams["openai"], [public], model_map={public: "gpt-4o-mini"})
+    name = public if priced_as == "public" else "gpt-4o-mini"
+    r = relay.api("PUT", f"/channels/{channel['id']}/prices/{name}", json={"input_usd": "1", "output_usd": "1"})
+    assert r.status_code == 200, r.text
+    set_catalog_price(relay, public, input=2_000_000, output=2_000_000)
+    customer = create_account(relay, "customer")
+    grant(relay, customer, 1_000_000)
+    resp = httpx.post(relay.base_url + "/v1/chat/completions", timeout=30,
+                      headers={"authorization": f"Bearer {key_for(relay, customer)}"},
+                      json={"model": public, "messages": [{"role": "user", "content": PROMPT}]})
+    assert resp.status_code == 200, resp.text
+    u = resp.json()["usage"]
+    rid = resp.headers["x-request-id"]
+    today = str(datetime.now(UTC).date())
+    root_csv = relay.api("GET", "/accounts/1/ledger.csv", params={"from": today, "to": today}).text
+    upstream_rows = [line for line in root_csv.splitlines() if rid in line and "upstream_cost" in line]
+    assert upstream_rows, "the root's upstream cost was not booked"
+    assert str(u["prompt_tokens"] + u["completion_tokens"]) in upstream_rows[0]  # $1/M = 1 micro-unit per token
+    assert verify(relay)["ok"]
