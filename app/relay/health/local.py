@@ -61,15 +61,7 @@ class LocalHealth(CircuitView):
         await self.events.flush()
 
     async def start(self) -> None:
-        if self._sessionmaker is None:
-            return
-        try:
-            async with self._sessionmaker() as session:
-                disabled = await repository.disabled_channels(session)
-        except Exception:  # noqa: BLE001 - a missing table must not stop the relay from starting
-            log.exception("could not read auto-disabled channels from the event log")
-            return
-        for channel_id, reason in disabled.items():
+        for channel_id, reason in (await repository.disabled_at_start(self._sessionmaker)).items():
             circuit.disable(self._circuit(channel_id), reason)
 
     async def aclose(self) -> None:

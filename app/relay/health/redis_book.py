@@ -212,15 +212,7 @@ class RedisHealth(CircuitView):
     # ------------------------------------------------------------------ lifecycle
 
     async def _restore_disabled(self) -> None:
-        if self._sessionmaker is None:
-            return
-        try:
-            async with self._sessionmaker() as session:
-                disabled = await repository.disabled_channels(session)
-        except Exception:  # noqa: BLE001 - a missing table must not stop the relay from starting
-            log.exception("could not read auto-disabled channels from the event log")
-            return
-        for channel_id, reason in disabled.items():
+        for channel_id, reason in (await repository.disabled_at_start(self._sessionmaker)).items():
             await self._restore(keys=[self._key(channel_id), self._p + "ids"], args=[channel_id, reason, KEY_TTL_MS])
 
     async def flush(self) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import ChannelEvent
+
+log = logging.getLogger("waystation.health")
 
 #: The events that start and end an auto-disabled period.
 _DISABLE_EDGES = ("auto_disabled", "re_enabled")
@@ -49,3 +52,16 @@ async def disabled_channels(session: AsyncSession) -> dict[int, str]:
             .join(last, ChannelEvent.id == last.c.last_id)
             .where(ChannelEvent.kind == "auto_disabled"))
     return {channel_id: detail for channel_id, detail in (await session.execute(stmt)).all()}
+
+
+async def disabled_at_start(sessionmaker: async_sessionmaker[AsyncSession] | None) -> dict[int, str]:
+    """``disabled_channels`` for a health book starting up; {} (logged) when there is no database or
+    the event log cannot be read, which must not stop the relay from starting."""
+    if sessionmaker is None:
+        return {}
+    try:
+        async with sessionmaker() as session:
+            return await disabled_channels(session)
+    except Exception:  # noqa: BLE001 - a missing table must not stop the relay from starting
+        log.exception("could not read auto-disabled channels from the event log")
+        return {}
