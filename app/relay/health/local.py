@@ -6,7 +6,6 @@ else on the event loop can interleave: the view is the truth.
 
 from __future__ import annotations
 
-import logging
 import time
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,8 +15,6 @@ from app.relay.health.circuit import Change, Circuit
 from app.relay.health.events import EventLog, clip, describe
 from app.relay.health.policy import Clock, HealthPolicy
 from app.relay.health.view import CircuitView
-
-log = logging.getLogger("waystation.health")
 
 
 class LocalHealth(CircuitView):
