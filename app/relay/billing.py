@@ -157,11 +157,9 @@ class Billing:
         return ok
 
 
-def effective_usage(reported: ir.Usage | None, completed: bool, input_estimate: int, generated: str) -> ir.Usage:
-    """What to bill: the upstream's own report when the response completed; otherwise the input it
-    reported (or our estimate) plus the output generated so far, counted locally."""
-    if completed and reported is not None:
-        return reported
+def effective_usage(reported: ir.Usage | None, input_estimate: int, generated: str) -> ir.Usage:
+    """What to bill for a response without a complete usage report (a broken stream, a body without
+    usage): the input it reported (or our estimate) plus the output generated so far, counted locally."""
     counted = tokens.count_text(generated)
     if reported is None:
         return ir.Usage(input_tokens=input_estimate, output_tokens=counted)

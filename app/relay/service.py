@@ -339,7 +339,7 @@ class RelayCall:
         if t.completed and t.usage is not None:
             usage = t.usage
         else:
-            usage = effective_usage(t.usage, False, self.input_estimate, t.generated_text())
+            usage = effective_usage(t.usage, self.input_estimate, t.generated_text())
         if t.completed:
             await self._settle(status=200, usage=usage)
             if pump.sent is not None and self.cache_key is not None and self.inbound.cache_ttl:
@@ -362,7 +362,7 @@ class RelayCall:
                 text = "".join(getattr(b, "text", "") or getattr(b, "arguments", "") for b in response.content)
             except Exception:  # noqa: BLE001 - an unparseable body counts as no output
                 text = ""
-        return effective_usage(None, False, self.input_estimate, text)
+        return effective_usage(None, self.input_estimate, text)
 
     def _finish(self, *, status: int, usage: ir.Usage | None, error_kind: str | None) -> None:
         o = self.outcome

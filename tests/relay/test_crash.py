@@ -25,36 +25,11 @@ from tests.fakes import ProviderServer, Stall
 from tests.support.backends import backend_settings
 from tests.support.harness import Relay, prepare_database
 from tests.support.money import balance, create_account, grant, key_for, set_catalog_price
+from tests.support.processes import ROOT, server_env, start_server
 from tests.support.server import free_port
 from tests.support.upstreams import add_upstream_channel
 
-ROOT = Path(__file__).resolve().parents[2]
 N = 100
-
-
-def _env(settings: Settings, port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(DATABASE_URL=settings.database_url, WAYSTATION_SECRET_KEY=settings.secret_key,
-               WAYSTATION_DATA_DIR=str(settings.data_dir), PORT=str(port), WAYSTATION_HOLD_GRACE="1",
-               WAYSTATION_RECONCILE_EVERY="0.3", WAYSTATION_PROBES="off")
-    env.pop("REDIS_URL", None)
-    if settings.redis_url:
-        env.update(REDIS_URL=settings.redis_url, WAYSTATION_REDIS_PREFIX=settings.redis_prefix)
-    return env
-
-
-def _start(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([str(ROOT / ".venv/bin/waystation"), "serve", "--port", str(port)], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("the server did not start")
 
 
 @pytest.fixture
@@ -97,8 +72,8 @@ def test_kill_9_with_100_requests_in_flight(crash_settings: Settings, upstreams:
     settings = crash_settings
     admin_key = prepare_database(settings)
     port = free_port()
-    env = _env(settings, port)
-    proc = _start(env, port)
+    env = server_env(settings, port, WAYSTATION_HOLD_GRACE="1", WAYSTATION_RECONCILE_EVERY="0.3")
+    proc = start_server(env, port)
     relay = Relay(settings=settings, base_url=f"http://127.0.0.1:{port}", admin_key=admin_key, backend="crash")
     try:
         model = "crash-model"
@@ -120,7 +95,7 @@ def test_kill_9_with_100_requests_in_flight(crash_settings: Settings, upstreams:
         completed = [rid for rid, status in results.items() if status == 200]
         assert 10 <= len(completed) < N, results  # some finished, some were cut by the kill
 
-        proc = _start(env, port)
+        proc = start_server(env, port)
         if settings.redis_url:  # holds live in Redis: they must be resolved once expired
             redis = Redis.from_url(settings.redis_url)
             deadline = time.monotonic() + 20

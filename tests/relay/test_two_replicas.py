@@ -6,40 +6,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from app.config import Settings
 from tests.fakes import ProviderServer, Stall
 from tests.support.backends import backend_settings
 from tests.support.harness import Relay, prepare_database
 from tests.support.money import create_account, grant, set_catalog_price
+from tests.support.processes import server_env, start_server
 from tests.support.server import free_port
 from tests.support.upstreams import add_upstream_channel
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _serve(settings: Settings, port: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ, DATABASE_URL=settings.database_url, WAYSTATION_SECRET_KEY=settings.secret_key,
-               WAYSTATION_DATA_DIR=str(settings.data_dir), REDIS_URL=settings.redis_url or "",
-               WAYSTATION_REDIS_PREFIX=settings.redis_prefix, WAYSTATION_PROBES="off")
-    proc = subprocess.Popen([str(ROOT / ".venv/bin/waystation"), "serve", "--port", str(port)], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise AssertionError("a replica did not start")
 
 
 @pytest.fixture
@@ -47,7 +26,7 @@ def replicas(tmp_path: Path) -> Iterator[tuple[Relay, list[str]]]:
     with backend_settings("postgres", tmp_path) as settings:
         admin_key = prepare_database(settings)
         ports = [free_port(), free_port()]
-        procs = [_serve(settings, port) for port in ports]
+        procs = [start_server(server_env(settings, port), port) for port in ports]
         relay = Relay(settings=settings, base_url=f"http://127.0.0.1:{ports[0]}", admin_key=admin_key,
                       backend="postgres")
         try:

@@ -41,3 +41,4 @@ class ServedApp:
     def __exit__(self, *exc: object) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=10)
+
