@@ -6,7 +6,7 @@ from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 import httpx
-from litestar import Litestar, Response, Router, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
@@ -29,17 +29,18 @@ from app.errors import AppError
 from app.jobs import periodic_reconciler
 from app.lib.crypto import SecretBox
 from app.relay.auth import KeyAuthenticator
-from app.relay.billing import Billing, post_settlements
+from app.relay.billing import Billing, BillPayload, post_settlements
 from app.relay.cache import create_response_cache
 from app.relay.channels import ChannelDirectory
 from app.relay.controllers import anthropic, gemini, openai, v1_models
 from app.relay.controllers.metrics import metrics_handler
 from app.relay.health import Prober, create_health
+from app.relay.journal import Journal
 from app.relay.limits import create_limiter
 from app.relay.metrics import Metrics
 from app.relay.outcome import Recorder
 from app.relay.planner import Planner, load_routing_config
-from app.relay.settlement import SettlementWriter
+from app.relay.settlement import SettlementCodec, SettlementWriter
 from app.relay.state import RelayState
 from app.relay.upstream.client import UpstreamClient
 from app.tenants.funds.factory import create_funds
@@ -54,6 +55,12 @@ async def healthz(relay: NamedDependency[RelayState]) -> Response[dict]:
     except Exception as exc:  # noqa: BLE001 - health reports any failure as unhealthy
         return Response({"status": "unhealthy", "database": type(exc).__name__}, status_code=503)
     return Response({"status": "ok"})
+
+
+async def _settled_first(request: Request) -> None:
+    """Operator reads see every request this process has settled: bills still on their way from
+    the journal to the database are written first (usually nothing is waiting)."""
+    await request.app.state.relay.billing.writer.flush()
 
 
 def _seconds(ms: float | None) -> float | None:
@@ -75,7 +82,10 @@ def create_app(settings: Settings | None = None, *,
         sessionmaker = create_sessionmaker(engine)
         box = SecretBox(settings.secret_key)
         funds = create_funds(settings, sessionmaker)
-        writer = SettlementWriter(sessionmaker, funds, post_settlements)
+        codec = SettlementCodec(BillPayload)
+        journal = Journal(settings.journal_path) if settings.journal else None
+        writer = SettlementWriter(sessionmaker, funds, post_settlements, journal=journal, codec=codec)
+        await writer.replay(settings.journal_path)  # what a killed process left, before serving
         writer.start()
         prices = PriceTable(sessionmaker, settings.channel_cache_ttl)
         directory = ChannelDirectory(sessionmaker, box, settings.channel_cache_ttl)
@@ -118,7 +128,7 @@ def create_app(settings: Settings | None = None, *,
     operator_api = [ChannelController, KeyController, AccountController, AccountPriceController, PriceController,
                     ChannelPriceController, LedgerController]
     admin = Router(path="/api/v1", route_handlers=operator_api,
-                   dependencies=ADMIN_DEPENDENCIES,
+                   dependencies=ADMIN_DEPENDENCIES, before_request=_settled_first,
                    exception_handlers={AppError: app_error_handler, Exception: internal_error_handler})
 
     return Litestar(

@@ -39,6 +39,10 @@ def _load_or_create_secret(data_dir: Path) -> str:
     return value
 
 
+def _flag(value: str) -> bool:
+    return value.lower() not in ("0", "off", "false", "no")
+
+
 def _read_optional(path: str | None) -> str | None:
     return Path(path).read_text() if path else None
 
@@ -72,6 +76,16 @@ class Settings:
     reconcile_every: float = 5.0
     #: Largest request body accepted on /v1 (bytes): images in base64 make bodies big.
     max_body_bytes: int = 32 * 1024 * 1024
+    #: Settle through the journal (app/relay/journal.py): a response waits for one local file
+    #: write, not for its database COMMIT. Off: every response waits for its COMMIT.
+    journal: bool = True
+    #: Where the journal lives (default: <data_dir>/journal). It must survive a restart of the
+    #: process (a volume in a container), since the next start replays what is left in it.
+    journal_dir: Path | None = None
+
+    @property
+    def journal_path(self) -> Path:
+        return self.journal_dir or self.data_dir / "journal"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,13 +99,15 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             redis_prefix=env.get("WAYSTATION_REDIS_PREFIX", "ws:"),
             hold_grace=float(env.get("WAYSTATION_HOLD_GRACE", "60")),
-            probes=env.get("WAYSTATION_PROBES", "on").lower() not in ("0", "off", "false", "no"),
+            probes=_flag(env.get("WAYSTATION_PROBES", "on")),
             routing=env.get("WAYSTATION_ROUTING") or _read_optional(env.get("WAYSTATION_ROUTING_FILE")),
             reconcile_every=float(env.get("WAYSTATION_RECONCILE_EVERY", "5")),
             data_dir=data_dir,
             host=env.get("WAYSTATION_HOST", "127.0.0.1"),
             port=int(env.get("PORT") or env.get("WAYSTATION_PORT") or 8000),
             log_level=env.get("WAYSTATION_LOG_LEVEL", "INFO"),
+            journal=_flag(env.get("WAYSTATION_JOURNAL", "on")),
+            journal_dir=Path(env["WAYSTATION_JOURNAL_DIR"]) if env.get("WAYSTATION_JOURNAL_DIR") else None,
         )
 
     @property

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.lib.clock import utcnow
@@ -40,8 +41,10 @@ class Bill:
     caps: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
-class _Payload:
+class BillPayload(msgspec.Struct, array_like=True):
+    """What a settlement carries to the database (and through the journal): the ledger posting, if
+    anything is billed, and the usage event."""
+
     posting: UsagePosting | None
     event: UsageEventRow
 
@@ -150,7 +153,7 @@ class Billing:
         if billable and costs:
             debits = {payer: c for payer, c in zip(bill.chain[1:], costs, strict=True)}
             debits.update(dict.fromkeys(bill.caps, costs[-1]))
-        ok = await self.writer.submit(Settlement(inbound.request_id, debits, _Payload(posting, event)))
+        ok = await self.writer.submit(Settlement(inbound.request_id, debits, BillPayload(posting, event)))
         bill.held = False
         if not ok:
             log.error("bill not written; its hold will expire unbilled", extra={"request_id": inbound.request_id})
