@@ -94,15 +94,20 @@ class Billing:
         bill.prices = prices
         output = requested_output(inbound)
         output = table.max_output(inbound.model) if output is None else output
-        tokens_in = input_estimate()
-        amounts: list[tuple[WalletId, int]] = [
-            (payer, _worst_case(p, tokens_in, output)) for payer, p in zip(chain[1:], prices, strict=True)]
         caps = cap_wallets(key.key_id, utcnow(), total=key.spend_cap_total, day=key.spend_cap_day,
                            month=key.spend_cap_month)
-        own_worst = amounts[-1][1]
-        amounts += [(wallet, own_worst) for wallet, _cap, _label in caps]
         floors = {wallet: cap for wallet, cap, _label in caps}
-        short = await self.funds.reserve(inbound.request_id, amounts, hold_seconds + self.hold_grace, floors)
+
+        def amounts(tokens_in: int) -> list[tuple[WalletId, int]]:
+            worst = [(payer, _worst_case(p, tokens_in, output)) for payer, p in zip(chain[1:], prices, strict=True)]
+            return worst + [(wallet, worst[-1][1]) for wallet, _cap, _label in caps]
+
+        # First with a bound that needs no tokenizer; only a wallet it does not fit pays for counting.
+        bound = tokens.bound_request(inbound.request, inbound.body)
+        ttl = hold_seconds + self.hold_grace
+        short = await self.funds.reserve(inbound.request_id, amounts(bound), ttl, floors)
+        if short is not None and (counted := input_estimate()) < bound:
+            short = await self.funds.reserve(inbound.request_id, amounts(counted), ttl, floors)
         if short is not None:
             payers = len(chain) - 1
             if short.index >= payers:

@@ -11,7 +11,7 @@ import time
 from litestar import Response
 from litestar.response import Stream
 
-from app.relay import caching, errors
+from app.relay import caching, errors, tokens
 from app.relay.admission import limit_rules, rate_limited
 from app.relay.billing import Bill, effective_usage, estimate_input
 from app.relay.cache import CACHE_HEADER, CACHE_HIT, CACHE_MISS, CachedResponse
@@ -219,8 +219,9 @@ class RelayCall:
         if not rules:
             return
         max_out = self.inbound.request.max_tokens if self.inbound.request is not None else None
+        # TPM counts an estimate until the request finishes with its real usage: no tokenizer here.
         admission = await self.state.limiter.admit(self.inbound.request_id, rules,
-                                                   self.input_estimate + (max_out or 0))
+                                                   tokens.rough_request(self.inbound.body) + (max_out or 0))
         self.limit_headers = rate_limit_headers(admission)
         if not admission.admitted:
             self.state.recorder.metrics.limit_rejected(admission.scope, admission.dimension)

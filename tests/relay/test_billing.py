@@ -243,6 +243,24 @@ def test_credit_granted_while_the_wallet_is_in_use_is_spendable_at_once(relay: R
     assert balance(relay, customer) == 0
 
 
+def test_a_wallet_that_affords_the_counted_prompt_but_not_the_byte_bound_is_served(
+        relay: Relay, upstreams: dict[str, ProviderServer]) -> None:
+    # Holds first try a tokenizer-free bound (the body's bytes); a wallet it does not fit gets the
+    # tokenizer's count instead, so nobody is refused for our shortcut.
+    model = _model("bound")
+    add_upstream_channel(relay, "openai", upstreams["openai"], [model])
+    set_catalog_price(relay, model, input=ONE_PER_TOKEN, output=0)
+    customer = create_account(relay, "customer")
+    prompt = " ".join([PROMPT] * 20)  # ~200 tokens, ~1,000 bytes
+    grant(relay, customer, 400)
+    key = key_for(relay, customer)
+    r = httpx.post(relay.base_url + "/v1/chat/completions", headers={"authorization": f"Bearer {key}"},
+                   json={"model": model, "max_tokens": 5, "messages": [{"role": "user", "content": prompt}]},
+                   timeout=30)
+    assert r.status_code == 200, r.text
+    assert balance(relay, customer) == 400 - r.json()["usage"]["prompt_tokens"]
+
+
 @pytest.mark.parametrize("cap", ["spend_cap_day_usd", "spend_cap_month_usd", "spend_cap_total_usd"])
 def test_key_spend_cap_stops_the_key_not_the_account(relay: Relay, upstreams: dict[str, ProviderServer],
                                                       cap: str) -> None:
