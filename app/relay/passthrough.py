@@ -31,6 +31,13 @@ def rewrite_first_model(payload: bytes, new_model: str) -> bytes:
     return _MODEL_FIELD.sub(lambda m: b'"model":' + encoded, payload, count=1)
 
 
+def rewrite_every_model(events: bytes, new_model: str) -> bytes:
+    """Whole stream events (several, raw SSE text): the model field of each. Outside JSON strings
+    only; in a stream event every ``"model"`` outside a string is the event's own."""
+    encoded = msgspec.json.encode(new_model)
+    return _MODEL_FIELD.sub(lambda m: b'"model":' + encoded, events)
+
+
 def force_stream_usage(body: bytes) -> bytes:
     """Make an OpenAI streaming request ask for the final usage chunk."""
     doc = msgspec.json.decode(body)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.relay.passthrough import is_usage_only_chunk, rewrite_first_model
+from app.relay.passthrough import is_usage_only_chunk, rewrite_every_model, rewrite_first_model
 from app.relay.protocols import ir
 from app.relay.protocols.base import Codec, UsageSniffer
-from app.relay.protocols.sse import SSEDecoder, SSEEvent, encode_event
+from app.relay.protocols.sse import SSEDecoder, SSEEvent, encode_event, ends_an_event
 
 
 def _interrupted(reason: str) -> ir.Error:
@@ -70,12 +70,24 @@ class PassthroughTransform:
 
     def feed(self, chunk: bytes) -> bytes:
         self._raw.append(chunk)
+        if self._skippable(chunk):
+            # Whole events the sniffer has no use for and nothing to drop: the common chunk of a
+            # long stream costs a few substring searches, not an SSE decode.
+            return chunk if self._model is None else rewrite_every_model(chunk, self._model)
         events = self._sse.feed(chunk)
         for event in events:
             self._sniffer.feed(event)
         if not self._reencode:
             return chunk
         return b"".join(self._encode(e) for e in events)
+
+    def _skippable(self, chunk: bytes) -> bool:
+        markers = self._sniffer.markers
+        if markers is None or not self._sse.idle or not ends_an_event(chunk):
+            return False
+        if any(marker in chunk for marker in markers):
+            return False
+        return not (self._strip_usage and b'"choices":[]' in chunk)
 
     def _encode(self, event: SSEEvent) -> bytes:
         data = event.data

@@ -79,6 +79,10 @@ class UsageSniffer(Protocol):
     usage: ir.Usage | None  # latest cumulative usage seen, None if none yet
     error: ir.Error | None  # an in-stream error event, if one was seen
     finished: bool  # the wire's normal end was seen
+    #: Byte strings at least one of which is in the raw SSE text of every event ``feed`` acts on,
+    #: so that a run of whole events with none of them can be passed on without decoding; None
+    #: when every event matters.
+    markers: tuple[bytes, ...] | None
 
     def feed(self, event: SSEEvent) -> None: ...
 

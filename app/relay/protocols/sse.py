@@ -48,6 +48,11 @@ class SSEDecoder:
         self._buf = buf[start:]
         return out
 
+    @property
+    def idle(self) -> bool:
+        """Between events: nothing buffered, no event half-read."""
+        return not self._buf and not self._data and self._event is None
+
     def close(self) -> list[SSEEvent]:
         """End of input: dispatch a final event that lacked its blank line (lenient)."""
         out: list[SSEEvent] = []
@@ -73,6 +78,11 @@ class SSEDecoder:
             self._data.append(value)
         elif name == b"event":
             self._event = value.decode("utf-8", "replace")
+
+
+def ends_an_event(chunk: bytes) -> bool:
+    """Whether ``chunk`` ends with an event's blank line (fed to an idle decoder, it leaves it idle)."""
+    return chunk.endswith((b"\n\n", b"\r\n\r\n", b"\r\r"))
 
 
 def encode_event(data: bytes, event: str | None = None) -> bytes:

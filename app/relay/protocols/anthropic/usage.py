@@ -106,6 +106,8 @@ class AnthropicUsageSniffer:
     without decoding JSON."""
 
     __slots__ = ("usage", "error", "finished", "_start")
+    #: The event names (or, without them, the "type" values) of every event looked at.
+    markers = (b"message_", b"error")
 
     def __init__(self) -> None:
         self.usage: ir.Usage | None = None

@@ -322,6 +322,8 @@ class GeminiStreamEncoder:
 class GeminiUsageSniffer:
     """Reads a passed-through Gemini SSE stream for billing: last usage wins (it is cumulative)."""
 
+    markers = None  # every chunk carries usage
+
     def __init__(self) -> None:
         self.usage: ir.Usage | None = None
         self.error: ir.Error | None = None

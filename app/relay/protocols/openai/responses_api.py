@@ -36,6 +36,8 @@ def parse_usage(body: bytes) -> ir.Usage | None:
 class ResponsesUsageSniffer:
     """Reads usage from the terminal ``response.*`` event; ``error`` events end the stream too."""
 
+    markers = None
+
     def __init__(self) -> None:
         self.usage: ir.Usage | None = None
         self.error: ir.Error | None = None

@@ -319,6 +319,7 @@ class OpenAIUsageSniffer:
     can carry them."""
 
     __slots__ = ("usage", "error", "finished")
+    markers = (b"[DONE]", b'"usage":{', b'"usage": {', b'"error"')  # chunks carry "usage":null
 
     def __init__(self) -> None:
         self.usage: ir.Usage | None = None
