@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import event, func, select
@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.errors import Conflict, InvalidInput
 from app.models import Channel, LedgerTransaction
 from app.tenants import ledger
-from app.tenants.ledger import UsagePosting, usage_key
+from app.tenants.ledger import Draft, UsagePosting, usage_key
 from app.tenants.pricing import Prices, PriceSnapshot, Tokens, cost
 from app.tenants.pricing import service as pricing
 from tests.tenants.conftest import build_tree, model_name
@@ -116,7 +116,7 @@ async def test_usage_postings_are_validated(session: AsyncSession) -> None:
         await ledger.post_usage(session, rid(), t["C"].chain, [-1])
 
 
-async def test_batches_post_with_few_statements_and_skip_posted_levels(session: AsyncSession) -> None:
+async def test_batches_post_with_few_statements_and_skip_posted_levels(session: AsyncSession, backend: str) -> None:
     t, model, channel_id = await three_levels(session)
     items = [UsagePosting(request_id=rid(), chain=t["C"].chain, level_costs=(3, 4, 5), upstream=(channel_id, 2),
                           model=model) for _ in range(200)]
@@ -131,12 +131,40 @@ async def test_batches_post_with_few_statements_and_skip_posted_levels(session: 
         assert await ledger.post_usage_batch(session, items) == 800
     finally:
         event.remove(engine, "before_cursor_execute", count)
-    assert len(statements) == 6  # 800 transactions and 1,600 entries, 500 rows per INSERT
+    # 800 transactions and 1,600 entries: one statement on PostgreSQL; on SQLite the transactions
+    # 500 rows per INSERT ... RETURNING, then one executemany of the entries.
+    assert len(statements) == (1 if backend == "postgres" else 3)
     more = [UsagePosting(request_id=rid(), chain=t["C"].chain, level_costs=(3, 4, 5), model=model)
             for _ in range(3)]
     assert await ledger.post_usage_batch(session, items[:50] + more + more) == 9  # only the new ones, once
     assert await ledger.balance(session, t["C"].id) == 10_000_000 - 5 * 203
     assert await ledger.balance(session, t["R"].id) == 10_000_000 - 3 * 203
+
+
+async def test_a_batch_posts_only_new_keys_and_gives_each_its_own_id_and_entries(session: AsyncSession) -> None:
+    t = await build_tree(session, {"R": (None, "reseller"), "C": ("R", "customer")})
+    c, r = t["C"].id, t["R"].id
+    tag = uuid.uuid4().hex
+    when = datetime(2003, 4, 5, 6, 7, 8, 901234, tzinfo=timezone(timedelta(hours=2)))
+
+    def grant(label: str, amount: int) -> Draft:
+        return Draft(idempotency_key=f"grant:{tag}:{label}", kind="grant", account_id=c, memo=label,
+                     entries=((c, "wallet", amount), (r, "grants", -amount)), created_at=when)
+
+    earlier = await ledger.post_drafts(session, [grant("b", 2), grant("d", 4)])
+    # In key order the keys already posted sit between new ones, and "c" comes twice (the first wins).
+    posted = await ledger.post_drafts(session, [grant("e", 5), grant("d", 40), grant("c", 3), grant("a", 1),
+                                                grant("b", 20), grant("c", 30)])
+    assert sorted(posted) == [f"grant:{tag}:{label}" for label in "ace"]
+    ids = earlier | posted
+    for label, amount in {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5}.items():
+        txn = await ledger.get_transaction(session, f"grant:{tag}:{label}")
+        assert txn is not None and txn.id == ids[txn.idempotency_key]
+        assert (txn.memo, txn.created_at) == (label, when)
+        assert sorted((e.account_id, e.book, e.amount) for e in txn.entries) == [(r, "grants", -amount),
+                                                                                (c, "wallet", amount)]
+    assert await ledger.balances(session, [r, c]) == {r: 0, c: 1 + 2 + 3 + 4 + 5}
+    assert await ledger.post_drafts(session, [grant("a", 1), grant("e", 5)]) == {}
 
 
 async def test_concurrent_duplicates_post_once(sessions: async_sessionmaker[AsyncSession]) -> None:

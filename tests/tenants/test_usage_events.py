@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.models import UsageEvent
-from app.tenants import usage
+from app.tenants import ledger, usage
 from app.tenants.usage import USAGE_CSV_HEADER, UsageEventRow
 from tests.tenants.conftest import build_tree
 
@@ -36,6 +41,47 @@ async def test_insert_batch_skips_request_ids_already_stored(session: AsyncSessi
     assert await usage.insert_batch(session, rows) == 3
     assert await usage.insert_batch(session, rows + [event(t["C"].id, t["C"].chain, [5])]) == 1
     assert await usage.insert_batch(session, []) == 0
+    twice = event(t["C"].id, t["C"].chain, [7])
+    assert await usage.insert_batch(session, [twice, rows[0], twice]) == 1
+
+
+async def test_overlapping_event_batches_written_concurrently_store_each_event_once(
+        sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session:
+        t = await build_tree(session, {"C": (None, "customer")})
+        await session.commit()
+    rows = [event(t["C"].id, t["C"].chain, [i]) for i in range(30)]
+    batches = [random.sample(rows, 20) for _ in range(6)]  # different orders: must not deadlock
+
+    async def write(batch: list[UsageEventRow]) -> int:
+        async with sessions() as s:
+            inserted = await usage.insert_batch(s, batch)
+            await s.commit()
+            return inserted
+
+    written = {row.request_id for batch in batches for row in batch}
+    assert sum(await asyncio.gather(*(write(batch) for batch in batches))) == len(written)
+    async with sessions() as s:
+        stored = await s.execute(select(UsageEvent.request_id, UsageEvent.costs)
+                                 .where(UsageEvent.request_id.in_(written)))
+        assert sorted(tuple(row) for row in stored) == sorted((r.request_id, r.costs) for r in rows
+                                                              if r.request_id in written)
+
+
+async def test_a_value_too_long_for_its_column_is_refused_on_postgresql_not_cut_short(
+        sessions: async_sessionmaker[AsyncSession], backend: str) -> None:
+    if backend != "postgres":
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    async with sessions() as session:
+        t = await build_tree(session, {"C": (None, "customer")})
+        await session.commit()
+    long_id = f"req_{uuid.uuid4().hex}{'x' * 64}"
+    with pytest.raises(DBAPIError, match="value too long"):
+        async with sessions() as s:
+            await usage.insert_batch(s, [event(t["C"].id, t["C"].chain, [1], request_id=long_id)])
+    with pytest.raises(DBAPIError, match="value too long"):
+        async with sessions() as s:
+            await ledger.post_usage(s, long_id, t["C"].chain, [1])
 
 
 async def test_usage_export_covers_the_subtree_from_each_accounts_side(session: AsyncSession) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,22 +47,14 @@ async def post_drafts(session: AsyncSession, drafts: Sequence[Draft]) -> dict[st
     if not unique:
         return {}
     now = utcnow()
+    transactions: list[repository.NewTransaction] = []
+    entries: list[repository.NewEntry] = []
     # Keys in one global order: two writers racing on overlapping batches then wait on each other
     # instead of deadlocking.
-    rows: list[dict[str, Any]] = [
-        {"idempotency_key": d.idempotency_key, "kind": d.kind, "account_id": d.account_id,
-         "memo": d.memo[:MAX_MEMO], "request_id": d.request_id, "created_at": d.created_at or now}
-        for _key, d in sorted(unique.items())
-    ]
-    posted = await repository.insert_transactions(session, rows)
-    entries: list[dict[str, Any]] = []
-    for key, transaction_id in posted.items():
-        draft = unique[key]
-        when = draft.created_at or now
-        entries.extend({"transaction_id": transaction_id, "account_id": account_id, "book": book,
-                        "amount": amount, "created_at": when} for account_id, book, amount in draft.entries)
-    await repository.insert_entries(session, entries)
-    return posted
+    for key, d in sorted(unique.items()):
+        transactions.append((key, d.kind, d.account_id, d.memo[:MAX_MEMO], d.request_id, d.created_at or now))
+        entries.extend((key, account_id, book, amount) for account_id, book, amount in d.entries)
+    return await repository.insert_postings(session, transactions, entries)
 
 
 def usage_key(request_id: str, level: int) -> str:
@@ -115,7 +106,7 @@ async def post_usage(session: AsyncSession, request_id: str, chain: Sequence[int
 
 
 async def post_usage_batch(session: AsyncSession, items: Sequence[UsagePosting]) -> int:
-    """Post many requests' bills with a few multi-row INSERTs, skipping levels already posted.
-    Returns how many transactions were posted. Does not commit."""
+    """Post many requests' bills in a few statements whatever their number (one on PostgreSQL),
+    skipping levels already posted. Returns how many transactions were posted. Does not commit."""
     drafts = [draft for item in items for draft in usage_drafts(item)]
     return len(await post_drafts(session, drafts))

@@ -4,31 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from operator import attrgetter
+from typing import cast
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Account, UsageEvent
-from app.tenants.bulk import chunks, insert_skipping_conflicts
+from app.tenants import bulk
 from app.tenants.usage.schemas import UsageEventRow
+
+EVENTS = cast(Table, UsageEvent.__table__)
+#: The columns an event fills, in ``UsageEventRow`` field order (the names are the table's).
+COLUMNS: tuple[str, ...] = UsageEventRow.__struct_fields__
 
 
 async def insert_batch(session: AsyncSession, rows: Sequence[UsageEventRow]) -> int:
-    """Insert events with a few multi-row INSERTs; a request id already stored is skipped, so a
-    retried batch is harmless. Returns how many rows were inserted. Does not commit."""
-    if not rows:
-        return 0
-    table = UsageEvent.__table__
-    base = insert_skipping_conflicts(session, table, "request_id")
+    """Insert events in one statement (one executemany on SQLite); a request id already stored,
+    or repeated in ``rows``, is skipped, so a retried batch is harmless. Returns how many rows were
+    inserted. Does not commit."""
     # Sorted, so concurrent writers of overlapping batches cannot deadlock on the unique index.
-    values: list[dict[str, Any]] = [msgspec.structs.asdict(row) for row in sorted(rows, key=lambda r: r.request_id)]
-    inserted = 0
-    for part in chunks(values):
-        result = await session.execute(base.values(list(part)).returning(table.c.id))
-        inserted += len(result.all())
-    return inserted
+    values = [msgspec.structs.astuple(row) for row in sorted(rows, key=attrgetter("request_id"))]
+    return await bulk.insert_rows(session, EVENTS, COLUMNS, values, conflict="request_id")
 
 
 async def for_subtree(session: AsyncSession, path: str, start: datetime, end: datetime) -> Sequence[UsageEvent]:
