@@ -204,11 +204,11 @@ class SettlementWriter:
                 if s.segment is not None:
                     self._journal.written(s.segment)
                     s.segment = None
+        try:  # one round trip for the whole batch
+            await self._funds.commit_many([(s.request_id, s.debits) for s in batch], touched=True)
+        except Exception:  # noqa: BLE001 - the ledger is committed; the reconciler will apply it
+            log.exception("funds commit failed after the ledger commit", extra={"size": len(batch)})
         for s in batch:
-            try:
-                await self._funds.commit(s.request_id, s.debits, touched=True)
-            except Exception:  # noqa: BLE001 - the ledger is committed; the reconciler will apply it
-                log.exception("funds commit failed after the ledger commit", extra={"request_id": s.request_id})
             if not s.done.done():
                 s.done.set_result(True)
         return True

@@ -5,53 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
 
-import pytest
 from redis.asyncio import Redis
 
-from app.tenants.funds import FundsStore, LocalFunds, RedisFunds, Shortfall
+from app.tenants.funds import RedisFunds, Shortfall
+from tests.funds.conftest import FakeLedger
 from tests.support.services import REDIS_URL, require
-
-
-class FakeLedger:
-    """Balances and settled requests, with awaits where a database would have them."""
-
-    def __init__(self, balances: dict[int, int]) -> None:
-        self.balances = dict(balances)
-        self.settled: dict[str, dict[int, int]] = {}
-
-    async def load(self, wallets: Sequence[int]) -> dict[int, int]:
-        await asyncio.sleep(0.001)
-        return {w: self.balances.get(w, 0) for w in wallets}
-
-    async def lookup(self, rids: Sequence[str]) -> dict[str, dict[int, int]]:
-        await asyncio.sleep(0)
-        return {r: self.settled[r] for r in rids if r in self.settled}
-
-    def settle(self, rid: str, debits: dict[int, int]) -> None:
-        self.settled[rid] = debits
-        for w, a in debits.items():
-            self.balances[w] -= a
-
-
-@pytest.fixture(params=["local", "redis"])
-async def make_store(request: pytest.FixtureRequest) -> AsyncIterator:
-    stores: list[FundsStore] = []
-
-    def make(ledger: FakeLedger) -> FundsStore:
-        if request.param == "local":
-            store: FundsStore = LocalFunds(ledger.load, ledger.lookup)
-        else:
-            require("Redis", REDIS_URL)
-            store = RedisFunds(Redis.from_url(REDIS_URL), ledger.load, ledger.lookup,
-                               prefix=f"wst:{uuid.uuid4().hex[:8]}:")
-        stores.append(store)
-        return store
-
-    yield make
-    for store in stores:
-        await store.aclose()
 
 
 async def test_500_concurrent_reservations_on_a_wallet_that_affords_50(make_store) -> None:

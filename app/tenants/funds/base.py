@@ -47,6 +47,14 @@ class FundsStore(Protocol):
         request) and drop its hold. ``touched``: the caller marked these wallets with ``touch``
         before its database commit, and this ends that mark."""
 
+    async def commit_many(self, items: Sequence[tuple[str, Mapping[WalletId, int]]], *,
+                          touched: bool = False) -> None:
+        """``commit(request_id, debits, touched=touched)`` for each ``(request_id, debits)``, in
+        order, in one round trip to the store (the settlement writer commits a whole batch at
+        once). If it raises, some of the items may have been applied and others not: each item's
+        debit is still applied at most once (a replay, or the reconciler, applies the rest), but a
+        ``touched`` mark ended by a replay is ended twice (floored at zero)."""
+
     async def release(self, request_id: str) -> None:
         """Drop a hold without any charge (the request failed before using anything)."""
 

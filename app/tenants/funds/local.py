@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from app.tenants.funds.base import BalanceLoader, SettledLookup, Shortfall, WalletId
@@ -87,8 +87,16 @@ class LocalFunds:
                 self._held[wallet] -= amount
 
     async def commit(self, request_id: str, debits: Mapping[WalletId, int], *, touched: bool = False) -> None:
+        self._commit(request_id, debits, touched)
+
+    async def commit_many(self, items: Sequence[tuple[str, Mapping[WalletId, int]]], *,
+                          touched: bool = False) -> None:
+        for request_id, debits in items:
+            self._commit(request_id, debits, touched)
+
+    def _commit(self, request_id: str, debits: Mapping[WalletId, int], touched: bool) -> None:
         if touched:
-            await self.untouch(list(debits))
+            self._untouch(debits)
         if request_id not in self._applied:
             self._applied[request_id] = self._now()
             for wallet, amount in debits.items():
@@ -104,6 +112,9 @@ class LocalFunds:
             self._pending[w] = self._pending.get(w, 0) + 1
 
     async def untouch(self, wallet_ids: Sequence[WalletId]) -> None:
+        self._untouch(wallet_ids)
+
+    def _untouch(self, wallet_ids: Iterable[WalletId]) -> None:
         for w in wallet_ids:
             left = self._pending.get(w, 0) - 1
             if left > 0:
@@ -128,7 +139,7 @@ class LocalFunds:
             settled = await self._settled(expired)
             for rid in expired:
                 if rid in settled:
-                    await self.commit(rid, settled[rid])
+                    self._commit(rid, settled[rid], False)
                 else:
                     self._drop_hold(rid)
         # Forget applied markers long after any hold could still be resolved.

@@ -18,11 +18,15 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from app.tenants.funds.base import BalanceLoader, SettledLookup, Shortfall, WalletId
 
 PREFIX = "ws:"
 APPLIED_TTL_MS = 24 * 3600 * 1000
+#: Requests per run of the commit script: a long batch is split so that no one run blocks Redis for
+#: long (about 40 us per three-wallet request, so ~2 ms), while all runs still go in one round trip.
+COMMIT_CHUNK = 50
 
 # KEYS: epoch, holds, hold:{rid}, wallet hashes...
 # ARGV: epoch, rid, ttl_ms, now_ms, then (id, amount, floor) triples
@@ -59,32 +63,42 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 return hold and 1 or 0
 """
 
-# Apply a committed debit once, then drop the hold; end the writer's in-flight mark if touched.
-# KEYS: applied:{rid}, holds, hold:{rid}, wallet hashes...   ARGV: rid, prefix, applied_ttl, touched, amounts...
+# Apply committed debits once each, then drop the holds; end the writer's in-flight marks if
+# touched. The requests are handled in order, exactly as one commit after another.
+# KEYS: holds, then per request: applied:{rid}, hold:{rid}, its wallet hashes...
+# ARGV: prefix, applied_ttl, touched, then per request: rid, number of wallets, amounts...
 _COMMIT = """
-if ARGV[4] == '1' then
-  for i = 4, #KEYS do
-    if tonumber(redis.call('HINCRBY', KEYS[i], 'pending', -1)) < 0 then redis.call('HSET', KEYS[i], 'pending', 0) end
-  end
-end
-if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) then
-  for i = 4, #KEYS do
-    local key = KEYS[i]
-    redis.call('HINCRBY', key, 'gen', 1)
-    if redis.call('HEXISTS', key, 'bal') == 1 then
-      redis.call('HINCRBY', key, 'bal', -tonumber(ARGV[i + 1]))
+local touched = ARGV[3] == '1'
+local k, a, done = 2, 4, 0
+while a <= #ARGV do
+  local rid, n = ARGV[a], tonumber(ARGV[a + 1])
+  if touched then
+    for i = 1, n do
+      if tonumber(redis.call('HINCRBY', KEYS[k + 1 + i], 'pending', -1)) < 0 then
+        redis.call('HSET', KEYS[k + 1 + i], 'pending', 0)
+      end
     end
   end
-end
-local hold = redis.call('GET', KEYS[3])
-if hold then
-  for id, amount in string.gmatch(hold, '(%w+):(%d+)') do
-    redis.call('HINCRBY', ARGV[2] .. 'w:' .. id, 'held', -tonumber(amount))
+  if redis.call('SET', KEYS[k], '1', 'NX', 'PX', ARGV[2]) then
+    for i = 1, n do
+      local key = KEYS[k + 1 + i]
+      redis.call('HINCRBY', key, 'gen', 1)
+      if redis.call('HEXISTS', key, 'bal') == 1 then
+        redis.call('HINCRBY', key, 'bal', -tonumber(ARGV[a + 1 + i]))
+      end
+    end
   end
-  redis.call('DEL', KEYS[3])
+  local hold = redis.call('GET', KEYS[k + 1])
+  if hold then
+    for id, amount in string.gmatch(hold, '(%w+):(%d+)') do
+      redis.call('HINCRBY', ARGV[1] .. 'w:' .. id, 'held', -tonumber(amount))
+    end
+    redis.call('DEL', KEYS[k + 1])
+  end
+  redis.call('ZREM', KEYS[1], rid)
+  k, a, done = k + 2 + n, a + 2 + n, done + 1
 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
+return done
 """
 
 # Install a balance read from the ledger unless a change raced the read or a settlement is in flight.
@@ -198,14 +212,50 @@ class RedisFunds:
         raise RuntimeError("could not reserve funds: Redis kept changing underneath")
 
     async def commit(self, request_id: str, debits: Mapping[WalletId, int], *, touched: bool = False) -> None:
-        # Forget the hold first: a re-registration running while the script is in flight must not
-        # bring it back.
-        self._mine.pop(request_id, None)
-        wallets = list(debits)
-        await self._commit(
-            keys=[f"{self._p}applied:{request_id}", self._p + "holds", f"{self._p}hold:{request_id}",
-                  *(self._w(w) for w in wallets)],
-            args=[request_id, self._p, APPLIED_TTL_MS, 1 if touched else 0, *(debits[w] for w in wallets)])
+        await self.commit_many([(request_id, debits)], touched=touched)
+
+    async def commit_many(self, items: Sequence[tuple[str, Mapping[WalletId, int]]], *,
+                          touched: bool = False) -> None:
+        if not items:
+            return
+        # Forget the holds first: a re-registration running while the script is in flight must not
+        # bring them back (and if it ran first, the script drops what it re-registered).
+        for request_id, _ in items:
+            self._mine.pop(request_id, None)
+        calls = [self._commit_call(items[i:i + COMMIT_CHUNK], touched) for i in range(0, len(items), COMMIT_CHUNK)]
+        if len(calls) == 1:
+            keys, args = calls[0]
+            await self._commit(keys=keys, args=args)
+            return
+        # Several script runs in one round trip, so that other clients' commands can run between
+        # them. The script runs through its digest (a pipelined Script would check it exists first,
+        # costing a second round trip); a run refused with NOSCRIPT did nothing and is sent again.
+        pending, error = calls, None
+        for _attempt in range(2):
+            pipe = self._r.pipeline(transaction=False)
+            for keys, args in pending:
+                pipe.evalsha(self._commit.sha, len(keys), *keys, *args)
+            results = await pipe.execute(raise_on_error=False)
+            error = error or next((r for r in results if isinstance(r, Exception)
+                                   and not isinstance(r, NoScriptError)), None)
+            pending = [call for call, r in zip(pending, results, strict=True) if isinstance(r, NoScriptError)]
+            if not pending:
+                break
+            self._commit.sha = await self._r.script_load(_COMMIT)  # Redis restarted since it was loaded
+        if error is not None:
+            raise error
+        if pending:
+            raise NoScriptError("the funds commit script could not be loaded")
+
+    def _commit_call(self, items: Sequence[tuple[str, Mapping[WalletId, int]]],
+                     touched: bool) -> tuple[list[str], list[object]]:
+        keys: list[str] = [self._p + "holds"]
+        args: list[object] = [self._p, APPLIED_TTL_MS, 1 if touched else 0]
+        for request_id, debits in items:
+            wallets = list(debits)
+            keys += [f"{self._p}applied:{request_id}", f"{self._p}hold:{request_id}", *(self._w(w) for w in wallets)]
+            args += [request_id, len(wallets), *(debits[w] for w in wallets)]
+        return keys, args
 
     async def release(self, request_id: str) -> None:
         self._mine.pop(request_id, None)
@@ -231,10 +281,9 @@ class RedisFunds:
         if not due:
             return 0
         settled = await self._settled(due)
+        await self.commit_many([(rid, settled[rid]) for rid in due if rid in settled])
         for rid in due:
-            if rid in settled:
-                await self.commit(rid, settled[rid])
-            else:
+            if rid not in settled:
                 await self.release(rid)
         return len(due)
 
