@@ -127,15 +127,17 @@ async def make_book(request: pytest.FixtureRequest, clock: FakeClock) -> AsyncIt
 
 @pytest.fixture
 async def make_replicas(clock: FakeClock) -> AsyncIterator[Callable[..., RedisHealth]]:
-    """``make_replicas(sessionmaker=None, refresh_every=0.1)``: RedisHealth instances sharing one namespace."""
+    """``make_replicas(sessionmaker=None, refresh_every=0.1, clock_=None, policy=None,
+    flush_every=0.1, redis=None)``: RedisHealth instances sharing one namespace."""
     require("Redis", REDIS_URL)
     prefix = f"wst:{uuid.uuid4().hex[:8]}:"
     books: list[RedisHealth] = []
 
     def make(sessionmaker: async_sessionmaker[AsyncSession] | None = None, refresh_every: float = 0.1,
-             clock_: Callable[[], float] | None = None) -> RedisHealth:
-        book = RedisHealth(Redis.from_url(REDIS_URL), sessionmaker, clock=clock_ or clock, prefix=prefix,
-                           refresh_every=refresh_every)
+             clock_: Callable[[], float] | None = None, policy: HealthPolicy | None = None,
+             flush_every: float = 0.1, redis: Redis | None = None) -> RedisHealth:
+        book = RedisHealth(redis or Redis.from_url(REDIS_URL), sessionmaker, clock=clock_ or clock, prefix=prefix,
+                           refresh_every=refresh_every, policy=policy, flush_every=flush_every)
         books.append(book)
         return book
 

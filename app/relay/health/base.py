@@ -36,7 +36,9 @@ class HealthBook(Protocol):
         ("connect", "timeout", "http_5xx", "http_429", "overloaded", "auth", "billing", ...; see
         ``classify``); "auth" and "billing" auto-disable the channel. ``ttfb_ms`` of successes
         feeds the latency average. ``detail``: a short note for the operator event (status and
-        error code), never request or response text."""
+        error code), never request or response text. A failure is in the shared book when this
+        returns; a success on a closed circuit may be written in the background (``RedisHealth``
+        does, about ten times a second), which is why the request path need not wait for it."""
 
     async def claim_probe(self, channel_id: int, interval: float) -> bool:
         """Whether this replica should probe the channel now: True for one replica per
@@ -52,7 +54,8 @@ class HealthBook(Protocol):
         """Health of every channel with a recorded history, by channel id."""
 
     async def flush(self) -> None:
-        """Wait until every pending operator event is in the database (tests, shutdown)."""
+        """Wait until every pending operator event is in the database, and every success
+        recorded in the background is in the shared book (tests, shutdown)."""
 
     async def start(self) -> None:
         """Restore auto-disabled channels from the event log and start background work."""

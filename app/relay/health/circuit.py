@@ -180,6 +180,80 @@ def record(c: Circuit, policy: HealthPolicy, now: float, ok: bool, *, kind: str 
     return changes
 
 
+@dataclass(slots=True)
+class Successes:
+    """Successful attempts (not probes) that one replica recorded on a circuit it saw closed, and
+    has not written to the shared book yet: what ``record`` did for each of them, folded so that
+    ``apply_successes`` can do it for all of them at once, later."""
+
+    count: int = 0
+    last_at: float = 0.0
+    #: window bucket number -> (successes in it, time of the latest)
+    buckets: dict[int, tuple[int, float]] = field(default_factory=dict)
+    #: time-to-first-byte samples: how many, their moving average started from zero
+    #: (sum of alpha * (1 - alpha)**(k - i) * x_i) and started from the first sample.
+    samples: int = 0
+    ttfb_sum: float = 0.0
+    ttfb_from_first: float = 0.0
+
+    def add(self, policy: HealthPolicy, now: float, ttfb_ms: float | None) -> None:
+        self.count += 1
+        self.last_at = max(self.last_at, now)
+        number = int(now * 1000) // policy.bucket_ms
+        count, latest = self.buckets.get(number, (0, 0.0))
+        self.buckets[number] = (count + 1, max(latest, now))
+        self._forget_old_buckets(policy, number)
+        if ttfb_ms is not None:
+            a = policy.ttfb_alpha
+            self.ttfb_from_first = ttfb_ms if not self.samples else a * ttfb_ms + (1 - a) * self.ttfb_from_first
+            self.ttfb_sum = a * ttfb_ms + (1 - a) * self.ttfb_sum
+            self.samples += 1
+
+    def then(self, later: Successes, policy: HealthPolicy) -> Successes:
+        """These successes followed by ``later`` ones (a write that failed is retried with what
+        came since)."""
+        decay = (1 - policy.ttfb_alpha) ** later.samples
+        out = Successes(self.count + later.count, max(self.last_at, later.last_at), dict(self.buckets),
+                        self.samples + later.samples, decay * self.ttfb_sum + later.ttfb_sum,
+                        decay * self.ttfb_from_first + later.ttfb_sum if self.samples else later.ttfb_from_first)
+        for number, (count, latest) in later.buckets.items():
+            before, at = out.buckets.get(number, (0, 0.0))
+            out.buckets[number] = (before + count, max(at, latest))
+        if out.buckets:
+            out._forget_old_buckets(policy, max(out.buckets))
+        return out
+
+    def _forget_old_buckets(self, policy: HealthPolicy, newest: int) -> None:
+        for number in [n for n in self.buckets if n <= newest - policy.window_buckets]:
+            del self.buckets[number]
+
+
+def apply_successes(c: Circuit, policy: HealthPolicy, s: Successes) -> None:
+    """Apply successes recorded earlier, as ``record`` would have, except that they never change
+    the state (only successes seen on a closed circuit are deferred): they count as attempts, in
+    the window unless a close since then started it afresh, feed the latency average, and end the
+    run of consecutive failures if the latest of them came after its last failure. (With failures
+    from several replicas in between, the exact order is lost: those failures keep their count,
+    which errs towards opening the circuit.)"""
+    c.attempts += s.count
+    n = policy.window_buckets
+    if len(c.buckets) != n:
+        c.buckets = [Bucket() for _ in range(n)]
+    for number, (count, latest) in s.buckets.items():
+        if latest < c.closed_at:
+            continue
+        b = c.buckets[number % n]
+        if b.number == number:
+            b.attempts += count
+        elif b.number < number:
+            b.number, b.attempts, b.failures = number, count, 0
+    if s.samples:
+        decay = (1 - policy.ttfb_alpha) ** s.samples
+        c.ttfb_ms = s.ttfb_from_first if c.ttfb_ms < 0 else decay * c.ttfb_ms + s.ttfb_sum
+    if c.state != "disabled" and s.last_at > c.last_failure_at:
+        c.consecutive = 0
+
+
 def acquire_trial(c: Circuit, policy: HealthPolicy, now: float) -> bool:
     """Take the half-open trial lease (one trial at a time). A closed circuit needs none."""
     state = c.state_at(now)

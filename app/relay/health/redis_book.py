@@ -6,6 +6,17 @@ background (every ``refresh_every`` seconds, all circuits in one round trip) and
 the reply of every script this replica runs, so a circuit opened on one replica is honoured by
 the others within one refresh.
 
+Most outcomes are successes on a closed circuit, which change no state: recording each in Redis
+would put a round trip on every request. Those are applied to this replica's copy at once and
+written in the background, every ``flush_every`` seconds, for all channels in one round trip (or
+sooner, in the same script as this replica's next other outcome on the channel, so that they land
+before it). Everything else (failures, probes, a success on a circuit that is not closed or has
+failures in a row) runs in Redis before ``record`` returns, as before: a failure that opens a
+circuit is shared at once. What the deferral changes, for about ``flush_every`` seconds: other
+replicas see the attempt counts and latency average later, and a success written after another
+replica's failures only ends their run if it came after the last of them, so failures interleaved
+with it across replicas may count as one run (see ``circuit.apply_successes``).
+
 Keys (prefix ``ws:``): ``health:c:{id}`` one hash per channel (see ``redis_scripts.py``),
 ``health:ids`` the set of channel ids with a circuit, ``health:probe:{id}:{interval}:{slot}`` the
 lock that lets one replica probe a channel per interval.
@@ -27,7 +38,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.relay.health import circuit, redis_scripts, repository
-from app.relay.health.circuit import Bucket, Change, Circuit
+from app.relay.health.circuit import Bucket, Change, Circuit, Successes
 from app.relay.health.events import EventLog, clip, describe
 from app.relay.health.policy import Clock, HealthPolicy
 from app.relay.health.view import CircuitView
@@ -80,21 +91,31 @@ def _change(text: bytes | str) -> Change:
     return Change(kind, cause)
 
 
+def _success_args(s: Successes) -> list[int | float]:
+    """A ``Successes`` as the scripts read it (see ``redis_scripts._APPLY_SUCCESSES``)."""
+    out: list[int | float] = [s.count, _ms(s.last_at), s.samples, s.ttfb_sum, s.ttfb_from_first, len(s.buckets)]
+    for number, (count, latest) in sorted(s.buckets.items()):
+        out += [number, count, _ms(latest)]
+    return out
+
+
 class RedisHealth(CircuitView):
     def __init__(self, redis: Redis, sessionmaker: async_sessionmaker[AsyncSession] | None = None, *,
                  policy: HealthPolicy | None = None, clock: Clock = time.time, prefix: str = PREFIX,
-                 refresh_every: float = 0.5) -> None:
+                 refresh_every: float = 0.5, flush_every: float = 0.1) -> None:
         super().__init__(policy or HealthPolicy(), clock)
         self._r = redis
         self._sessionmaker = sessionmaker
         self._p = prefix + "health:"
         self._refresh_every = refresh_every
+        self._flush_every = flush_every
         self.events = EventLog(sessionmaker)
         self._record = redis.register_script(redis_scripts.RECORD)
         self._trial = redis.register_script(redis_scripts.TRIAL)
         self._reset = redis.register_script(redis_scripts.RESET)
         self._restore = redis.register_script(redis_scripts.RESTORE)
         self._snapshot = redis.register_script(redis_scripts.SNAPSHOT)
+        self._successes = redis.register_script(redis_scripts.SUCCESSES)
         p = self.policy
         self._policy_args = [p.failure_threshold, p.bucket_ms, p.window_buckets, p.min_window_attempts, p.error_rate,
                              _ms(p.cooldown), _ms(p.max_cooldown), p.ttfb_alpha, p.reenable_after,
@@ -102,6 +123,11 @@ class RedisHealth(CircuitView):
         # Local sequence of view updates: a snapshot read before an update must not undo it.
         self._seq = 0
         self._touched: dict[int, int] = {}
+        # Successes applied to the view but not written to Redis yet, per channel.
+        self._deferred: dict[int, Successes] = {}
+        # Writing deferred successes and reading the snapshot take turns, so that a snapshot never
+        # misses successes that are neither deferred any more nor in Redis yet.
+        self._sync_lock = asyncio.Lock()
         self._refresher: asyncio.Task[None] | None = None
         self._logged_down_at = 0.0
 
@@ -112,7 +138,21 @@ class RedisHealth(CircuitView):
         self._seq += 1
         self._touched[channel_id] = self._seq
         c = self._view[channel_id] = to_circuit(flat, self.policy)
+        deferred = self._deferred.get(channel_id)
+        if deferred is not None:  # recorded while the script ran: not in its reply yet
+            circuit.apply_successes(c, self.policy, deferred)
         return c
+
+    def _defer(self, channel_id: int, s: Successes) -> None:
+        """Keep successes for the next write, before any recorded since they were taken."""
+        later = self._deferred.get(channel_id)
+        self._deferred[channel_id] = s if later is None else s.then(later, self.policy)
+
+    def _routine(self, channel_id: int, now: float) -> bool:
+        """A success here changes no state: the circuit is closed with no failure in a row (as far
+        as this replica knows), so recording it can wait."""
+        c = self._view.get(channel_id)
+        return c is None or (c.consecutive == 0 and c.state_at(now) == "closed")
 
     def _redis_down(self, what: str) -> None:
         now = time.monotonic()
@@ -132,14 +172,21 @@ class RedisHealth(CircuitView):
     async def record(self, channel_id: int, ok: bool, *, kind: str | None = None, ttfb_ms: float | None = None,
                      probe: bool = False, detail: str | None = None) -> None:
         now = self._clock()
+        if ok and not probe and self._routine(channel_id, now):
+            circuit.record(self._local(channel_id), self.policy, now, True, ttfb_ms=ttfb_ms)
+            self._deferred.setdefault(channel_id, Successes()).add(self.policy, now, ttfb_ms)
+            return
         note = clip(detail)
+        earlier = self._deferred.pop(channel_id, None)
         try:
             raw_changes, flat = await self._record(
                 keys=[self._key(channel_id), self._p + "ids"],
                 args=[channel_id, _ms(now), 1 if ok else 0, kind or "", "" if ttfb_ms is None else ttfb_ms,
-                      1 if probe else 0, note, *self._policy_args])
+                      1 if probe else 0, note, *self._policy_args, *(_success_args(earlier) if earlier else ())])
         except RedisError:
             self._redis_down("record")
+            if earlier is not None:
+                self._defer(channel_id, earlier)
             c = self._local(channel_id)
             changes = circuit.record(c, self.policy, now, ok, kind=kind, ttfb_ms=ttfb_ms, probe=probe, detail=note)
         else:
@@ -185,29 +232,59 @@ class RedisHealth(CircuitView):
 
     # ------------------------------------------------------------------ the shared view
 
+    async def write_deferred(self) -> None:
+        """Write the successes recorded on this replica since the last write (one round trip for
+        every channel; nothing when there are none)."""
+        async with self._sync_lock:
+            if not self._deferred:
+                return
+            batch, self._deferred = self._deferred, {}
+            keys = [self._p + "ids"]
+            args: list[int | float | str] = [self.policy.window_buckets, self.policy.ttfb_alpha, KEY_TTL_MS]
+            for channel_id, s in batch.items():
+                keys.append(self._key(channel_id))
+                args += [channel_id, *_success_args(s)]
+            try:
+                await self._successes(keys=keys, args=args)
+            except BaseException:
+                for channel_id, s in batch.items():
+                    self._defer(channel_id, s)
+                raise
+
     async def refresh(self) -> None:
-        """Replace the in-memory view with every circuit in Redis (one round trip)."""
-        started = self._seq
-        rows = await self._snapshot(keys=[self._p + "ids"], args=[self._p + "c:"])
+        """Replace the in-memory view with every circuit in Redis (one round trip), plus the
+        successes recorded here and not written yet."""
+        async with self._sync_lock:
+            started = self._seq
+            rows = await self._snapshot(keys=[self._p + "ids"], args=[self._p + "c:"])
         fresh: dict[int, Circuit] = {}
         for raw_id, flat in rows:
             fresh[int(_text(raw_id))] = to_circuit(flat, self.policy)
         # Keep what this replica installed after the snapshot was requested (it is newer).
+        kept: set[int] = set()
         for channel_id, seq in self._touched.items():
             if seq > started and channel_id in self._view:
                 fresh[channel_id] = self._view[channel_id]
+                kept.add(channel_id)
+        for channel_id, s in self._deferred.items():
+            if channel_id not in kept:
+                circuit.apply_successes(fresh.setdefault(channel_id, Circuit()), self.policy, s)
         self._view = fresh
         self._touched = {cid: seq for cid, seq in self._touched.items() if seq > started}
 
-    async def _refresh_forever(self) -> None:
+    async def _sync_forever(self) -> None:
+        refresh_at = 0.0
         while True:
             try:
-                await self.refresh()
+                await self.write_deferred()
+                if time.monotonic() >= refresh_at:
+                    refresh_at = time.monotonic() + self._refresh_every
+                    await self.refresh()
             except RedisError:
                 self._redis_down("refresh")
             except Exception:  # noqa: BLE001 - the refresher must outlive any one bad round
                 log.exception("channel health refresh failed")
-            await asyncio.sleep(self._refresh_every)
+            await asyncio.sleep(min(self._flush_every, self._refresh_every))
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -216,6 +293,10 @@ class RedisHealth(CircuitView):
             await self._restore(keys=[self._key(channel_id), self._p + "ids"], args=[channel_id, reason, KEY_TTL_MS])
 
     async def flush(self) -> None:
+        try:
+            await self.write_deferred()
+        except RedisError:
+            self._redis_down("flush")
         await self.events.flush()
 
     async def start(self) -> None:
@@ -225,7 +306,7 @@ class RedisHealth(CircuitView):
         except RedisError:
             self._redis_down("start")
         if self._refresher is None:
-            self._refresher = asyncio.create_task(self._refresh_forever(), name="health-refresh")
+            self._refresher = asyncio.create_task(self._sync_forever(), name="health-refresh")
 
     async def aclose(self) -> None:
         if self._refresher is not None:
@@ -233,5 +314,9 @@ class RedisHealth(CircuitView):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
             self._refresher = None
+        try:
+            await self.write_deferred()
+        except RedisError:
+            self._redis_down("shutdown")
         await self.events.aclose()
         await self._r.aclose()

@@ -32,13 +32,51 @@ local function save(ttl)
 end
 """
 
+# ``apply_successes`` of circuit.py, on a loaded hash ``f``: reads one ``Successes`` from ARGV at
+# ``pos`` (count, last at ms, samples, ttfb sum, ttfb from first, number of buckets, then per
+# bucket: number, count, latest ms) and returns the position after it.
+_APPLY_SUCCESSES = """
+local function apply_successes(f, pos, nb, alpha)
+  local function num(k) return tonumber(f[k]) or 0 end
+  local function set(k, v) f[k] = string.format('%.17g', v) end
+  local count, last, k = tonumber(ARGV[pos]), tonumber(ARGV[pos + 1]), tonumber(ARGV[pos + 2])
+  local sum, first, nbk = tonumber(ARGV[pos + 3]), tonumber(ARGV[pos + 4]), tonumber(ARGV[pos + 5])
+  set('att', num('att') + count)
+  local p = pos + 6
+  for _ = 1, nbk do
+    local no, cnt, latest = tonumber(ARGV[p]), tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2])
+    if latest >= num('cat') then
+      local i = no % nb
+      local bn, a, b = -1, 0, 0
+      local v = f['b' .. i]
+      if v then
+        local x, y, z = string.match(v, '^(%-?%d+):(%d+):(%d+)$')
+        bn, a, b = tonumber(x), tonumber(y), tonumber(z)
+      end
+      if bn == no then f['b' .. i] = string.format('%d:%d:%d', no, a + cnt, b)
+      elseif bn < no then f['b' .. i] = string.format('%d:%d:%d', no, cnt, 0) end
+    end
+    p = p + 3
+  end
+  if k > 0 then
+    local prev = tonumber(f['ttfb'] or '-1')
+    if prev < 0 then set('ttfb', first) else set('ttfb', math.pow(1 - alpha, k) * prev + sum) end
+  end
+  if (f['st'] or 'closed') ~= 'disabled' and last > num('lfat') then set('cf', 0) end
+  return p
+end
+"""
+
 # KEYS: circuit hash, id set.
 # ARGV: 1 channel id, 2 now, 3 ok (1|0), 4 failure kind, 5 ttfb ms ('' none), 6 probe (1|0), 7 detail,
 #       8 failure threshold, 9 bucket ms, 10 buckets, 11 min window attempts, 12 error rate,
 #       13 base cool-down ms, 14 max cool-down ms, 15 ttfb alpha, 16 re-enable after,
-#       17 disabling kinds as ",auth,billing,", 18 window ms, 19 key ttl ms
+#       17 disabling kinds as ",auth,billing,", 18 window ms, 19 key ttl ms,
+#       20... (optional) successes this replica recorded before this outcome and has not written
+#       yet (see _APPLY_SUCCESSES): applied first, so the outcome lands after them.
 # Returns {changes ("kind|cause"...), fields (flat)}.
-RECORD = _PROLOGUE + """
+RECORD = _PROLOGUE + _APPLY_SUCCESSES + """
+if #ARGV >= 20 then apply_successes(f, 20, tonumber(ARGV[10]), tonumber(ARGV[15])) end
 local now = tonumber(ARGV[2])
 local ok = ARGV[3] == '1'
 local kind = nil
@@ -155,6 +193,30 @@ else
   put('until', now + cooldown(n('lvl'))); put('tr', 0)
 end
 return finish()
+"""
+
+# Write the successes deferred by one replica, for many channels at once (never a state change).
+# KEYS: id set, circuit hashes...  ARGV: 1 buckets, 2 ttfb alpha, 3 key ttl ms, then per circuit:
+# channel id, successes (see _APPLY_SUCCESSES). Returns how many circuits.
+SUCCESSES = _APPLY_SUCCESSES + """
+local nb, alpha, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local pos = 4
+for c = 2, #KEYS do
+  local h = KEYS[c]
+  local f = {}
+  local raw = redis.call('HGETALL', h)
+  for i = 1, #raw, 2 do f[raw[i]] = raw[i + 1] end
+  local id = ARGV[pos]
+  pos = apply_successes(f, pos + 1, nb, alpha)
+  f['st'] = f['st'] or 'closed'
+  local flat = {}
+  for k, v in pairs(f) do flat[#flat + 1] = k; flat[#flat + 1] = v end
+  redis.call('DEL', h)
+  redis.call('HSET', h, unpack(flat))
+  redis.call('PEXPIRE', h, ttl)
+  redis.call('SADD', KEYS[1], id)
+end
+return #KEYS - 1
 """
 
 # Take the half-open trial lease. KEYS: circuit hash. ARGV: 1 now, 2 lease end, 3 key ttl ms.
