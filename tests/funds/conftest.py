@@ -1,16 +1,14 @@
 """Fixtures for the funds stores: a fake ledger (the truth), both stores (in-process and Redis;
-Redis stores made in one test share a namespace, like replicas), and a Redis client that counts
-its round trips."""
+Redis stores made in one test share a namespace, like replicas)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
 
 import pytest
-from redis.asyncio import Connection, ConnectionPool, Redis
+from redis.asyncio import Redis
 
 from app.tenants.funds import FundsStore, LocalFunds, RedisFunds, WalletId
 from tests.support.services import REDIS_URL, require
@@ -35,22 +33,6 @@ class FakeLedger:
         self.settled[rid] = debits
         for w, a in debits.items():
             self.balances[w] -= a
-
-
-class CountingConnection(Connection):
-    """A connection that counts what it sends: one send is one round trip (a command, or a whole
-    pipeline)."""
-
-    sent = 0
-
-    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        CountingConnection.sent += 1
-        await super().send_packed_command(command, check_health)
-
-
-def counting_redis() -> Redis:
-    """A client whose round trips are counted in ``CountingConnection.sent``."""
-    return Redis(connection_pool=ConnectionPool.from_url(REDIS_URL, connection_class=CountingConnection))
 
 
 async def drop_keys(prefix: str) -> None:

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from redis.asyncio import Redis
 
 from app.tenants.funds import FundsStore, LocalFunds, RedisFunds, Shortfall, WalletId
-from tests.funds.conftest import CountingConnection, FakeLedger, StoreFactory, counting_redis
+from tests.funds.conftest import FakeLedger, StoreFactory
+from tests.support.round_trips import CountingConnection, counting_redis
 from tests.support.services import REDIS_URL
 
 CAP = "k5d20260101"  # a key's daily spend cap: a wallet that may go down to minus the cap

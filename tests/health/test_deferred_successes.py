@@ -16,8 +16,8 @@ import msgspec
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from app.relay.health import ChannelHealth, HealthPolicy, LocalHealth, RedisHealth
-from tests.funds.conftest import CountingConnection, counting_redis
 from tests.health.conftest import FakeClock, channel_id
+from tests.support.round_trips import CountingConnection, counting_redis
 
 Replicas = Callable[..., RedisHealth]
 #: Long enough that nothing is written in the background during a test.
