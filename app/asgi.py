@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
-import httpx
 from litestar import Litestar, Request, Response, Router, get
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
@@ -42,7 +41,7 @@ from app.relay.outcome import Recorder
 from app.relay.planner import Planner, load_routing_config
 from app.relay.settlement import SettlementCodec, SettlementWriter
 from app.relay.state import RelayState
-from app.relay.upstream.client import UpstreamClient
+from app.relay.upstream import Transport, UpstreamClient
 from app.tenants.funds.factory import create_funds
 from app.tenants.pricing import PriceTable
 
@@ -67,8 +66,7 @@ def _seconds(ms: float | None) -> float | None:
     return ms / 1000 if ms is not None else None
 
 
-def create_app(settings: Settings | None = None, *,
-               upstream_transport: httpx.AsyncBaseTransport | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, upstream_transport: Transport | None = None) -> Litestar:
     """Build the application. ``upstream_transport`` replaces the network for upstream calls
     (tests use it to replay recorded responses without sockets)."""
     settings = settings or Settings.from_env()

@@ -13,10 +13,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
-import httpx
-
 from app.relay.protocols import ir
 from app.relay.upstream.client import UpstreamReply
+from app.relay.upstream.errors import UpstreamError
 
 log = logging.getLogger("waystation.relay")
 
@@ -72,10 +71,9 @@ class StreamPump:
                     else:
                         await self._put(out)
                 tail = transform.finish()
-            except (httpx.HTTPError, TimeoutError) as exc:
+            except (UpstreamError, TimeoutError) as exc:  # UpstreamReadTimeout is a TimeoutError
                 self.failure = type(exc).__name__
-                tail = transform.fail("timeout" if isinstance(exc, TimeoutError | httpx.TimeoutException)
-                                      else "connection lost")
+                tail = transform.fail("timeout" if isinstance(exc, TimeoutError) else "connection lost")
             await self._reply.aclose()
             if self.sent is not None:
                 self.sent.append(tail)

@@ -1,32 +1,28 @@
 """The upstream HTTP client: one seam for I/O.
 
-Everything the relay sends upstream goes through :class:`UpstreamClient`, which wraps an
-``httpx.AsyncClient``. The transport is injectable (httpx's one-method transport interface), so
-tests can run against recorded responses without sockets or against real local servers with them,
-and the built-in demo channel is just another transport mounted on ``demo://``.
+Everything the relay sends upstream goes through :class:`UpstreamClient`, which picks a
+:class:`~app.relay.upstream.transport.Transport` by the URL's scheme: ``http``/``https`` go to the
+network (our own HTTP/1.1 client on asyncio and httptools, chosen by measurement over httpx and
+aiohttp: see bench/README.md), ``demo`` to the built-in demo channel. The network transport is
+injectable, so tests can replay recorded responses without sockets.
 
 Timeouts per channel: connect; first byte (response headers and, for streams, the first body
-chunk); idle (between chunks); total (the whole exchange).
+chunk); idle (between chunks); total (the whole exchange). Failing before the first byte raises
+:class:`UpstreamUnavailable` (the relay fails over); reading the body afterwards raises
+``UpstreamReadTimeout`` (idle), ``TimeoutError`` (total) or ``UpstreamBroken`` (connection lost).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
+import ssl
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
-import httpx
-
 from app.relay.upstream.demo import DemoTransport
-
-
-class UpstreamUnavailable(Exception):
-    """The upstream could not be reached or did not start answering in time (safe to fail over)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+from app.relay.upstream.errors import UpstreamBroken, UpstreamReadTimeout, UpstreamUnavailable
+from app.relay.upstream.network import NetworkTransport
+from app.relay.upstream.transport import Exchange, Transport
 
 
 @dataclass(slots=True)
@@ -40,98 +36,93 @@ class Timeouts:
 class UpstreamReply:
     """An upstream response whose headers (and, for streams, first chunk) have arrived."""
 
-    __slots__ = ("status", "headers", "_response", "_chunks", "_first", "_deadline", "_idle")
+    __slots__ = ("status", "headers", "_exchange", "_first", "_deadline", "_idle", "_loop")
 
-    def __init__(self, response: httpx.Response, chunks: AsyncIterator[bytes], first: bytes,
-                 deadline: float, idle: float) -> None:
-        self.status = response.status_code
-        self.headers = response.headers
-        self._response = response
-        self._chunks = chunks
+    def __init__(self, exchange: Exchange, first: bytes, deadline: float, idle: float) -> None:
+        self.status = exchange.status
+        #: Lowercased names.
+        self.headers: Mapping[str, str] = exchange.headers
+        self._exchange = exchange
         self._first = first
         self._deadline = deadline
         self._idle = idle
+        self._loop = asyncio.get_running_loop()
 
     @property
     def first_chunk(self) -> bytes:
-        """The body chunk read while waiting for the first byte (streams), not yet consumed."""
+        """The body bytes read while waiting for the first byte (streams), not yet consumed."""
         return self._first
 
     async def body(self) -> bytes:
-        """The whole body (non-streamed responses, errors), bounded by the total timeout."""
+        """The whole body (non-streamed responses, errors), bounded by the idle and total timeouts."""
         parts = [self._first] if self._first else []
         async for chunk in self.iter_chunks(include_first=False):
             parts.append(chunk)
         return b"".join(parts)
 
     async def iter_chunks(self, include_first: bool = True) -> AsyncIterator[bytes]:
-        """Body chunks as they arrive. Raises httpx.ReadTimeout after ``idle`` seconds of silence,
-        TimeoutError past the total deadline, httpx errors if the connection breaks."""
+        """Body bytes as they arrive. Raises UpstreamReadTimeout after ``idle`` seconds of silence,
+        TimeoutError past the total deadline, UpstreamBroken if the connection breaks."""
         if include_first and self._first:
             first, self._first = self._first, b""
             yield first
+        exchange, loop, idle, deadline = self._exchange, self._loop, self._idle, self._deadline
         while True:
-            remaining = self._deadline - time.monotonic()
-            if remaining <= 0:
+            now = loop.time()
+            if now >= deadline:
                 raise TimeoutError("upstream exceeded its total timeout")
-            async with asyncio.timeout(min(remaining, self._idle)):
-                try:
-                    chunk = await anext(self._chunks)
-                except StopAsyncIteration:
-                    return
-            if chunk:
-                yield chunk
+            until = now + idle
+            try:
+                chunk = await exchange.read(until if until < deadline else deadline)
+            except UpstreamReadTimeout:
+                if until >= deadline:
+                    raise TimeoutError("upstream exceeded its total timeout") from None
+                raise
+            if not chunk:
+                return
+            yield chunk
 
     async def aclose(self) -> None:
-        await self._response.aclose()
+        """Release the connection: kept for reuse if the body was read to its end, else closed."""
+        self._exchange.close()
 
 
 class UpstreamClient:
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None,
-                 max_connections: int = 2000) -> None:
-        self._client = httpx.AsyncClient(
-            transport=transport,
-            mounts={"demo://": DemoTransport()},
-            timeout=None,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=500),
-            follow_redirects=False,
-        )
+    """``transport`` replaces the network for ``http(s)://`` URLs (tests); ``ssl_context`` replaces
+    the default trust (system CAs plus certifi's)."""
+
+    def __init__(self, transport: Transport | None = None, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        network = transport or NetworkTransport(ssl_context)
+        self._transports: dict[str, Transport] = {"http": network, "https": network, "demo": DemoTransport()}
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for transport in set(self._transports.values()):
+            await transport.aclose()
 
-    async def send(self, url: str, headers: dict[str, str], body: bytes, timeouts: Timeouts, *,
+    async def send(self, url: str, headers: Mapping[str, str], body: bytes, timeouts: Timeouts, *,
                    stream: bool) -> UpstreamReply:
         """POST ``body`` and wait for the first byte. For streams, that is the first body chunk
         (a stream that sends headers and then stalls has not really started)."""
-        start = time.monotonic()
+        scheme = url[:url.find(":")].lower()
+        transport = self._transports.get(scheme)
+        if transport is None:
+            raise UpstreamUnavailable(f"connection failed: unsupported URL scheme {scheme!r}")
+        loop = asyncio.get_running_loop()
+        start = loop.time()
         deadline = start + timeouts.total
-        request = self._client.build_request(
-            "POST", url, content=body, headers=headers,
-            timeout=httpx.Timeout(connect=timeouts.connect, read=timeouts.idle, write=timeouts.idle,
-                                  pool=timeouts.connect),
-        )
-        response: httpx.Response | None = None
-        try:
-            async with asyncio.timeout(min(timeouts.first_byte, timeouts.total)):
-                response = await self._client.send(request, stream=True)
-                chunks = response.aiter_bytes()
-                first = b""
-                if stream and response.status_code < 400:
-                    try:
-                        first = await anext(chunks)
-                    except StopAsyncIteration:
-                        first = b""
-        except TimeoutError:
-            if response is not None:
-                await response.aclose()
-            raise UpstreamUnavailable("no first byte before the first-byte timeout") from None
-        except httpx.TimeoutException as exc:
-            if response is not None:
-                await response.aclose()
-            raise UpstreamUnavailable(f"timeout: {type(exc).__name__}") from None
-        except httpx.TransportError as exc:
-            if response is not None:
-                await response.aclose()
-            raise UpstreamUnavailable(f"connection failed: {type(exc).__name__}") from None
-        return UpstreamReply(response, chunks, first, deadline, timeouts.idle)
+        first_by = min(start + timeouts.first_byte, deadline)
+        exchange = await transport.open(url, headers, body, connect_timeout=timeouts.connect, until=first_by)
+        first = b""
+        if stream and exchange.status < 400:
+            try:
+                first = await exchange.read(first_by)
+            except UpstreamReadTimeout:
+                exchange.close()
+                raise UpstreamUnavailable("no first byte before the first-byte timeout") from None
+            except UpstreamBroken as exc:
+                exchange.close()
+                raise UpstreamUnavailable(f"connection failed: {exc}") from None
+            except BaseException:
+                exchange.close()
+                raise
+        return UpstreamReply(exchange, first, deadline, timeouts.idle)

@@ -1,7 +1,7 @@
 """The built-in ``demo`` channel: a local, clearly labelled stand-in for a provider.
 
-It speaks the OpenAI Chat Completions wire format (streaming too) through httpx's transport
-interface, so it travels the same path as a real OpenAI-compatible upstream: conversion to
+It speaks the OpenAI Chat Completions wire format (streaming too) behind the upstream client's
+transport seam, so it travels the same path as a real OpenAI-compatible upstream: conversion to
 Anthropic or Gemini clients, failover, usage. Answers are deterministic and say what they are.
 """
 
@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Mapping
+from urllib.parse import urlsplit
 
-import httpx
 import msgspec
 
 from app.relay import tokens
+from app.relay.upstream.errors import UpstreamReadTimeout
 
 DEMO_NOTICE = ("This is Waystation's built-in demo channel, not a real model. "
                "Add a provider with `waystation channels add` to get real answers.")
@@ -62,17 +63,6 @@ def _usage(body: dict, reply: str) -> dict:
     }
 
 
-class _Stream(httpx.AsyncByteStream):
-    def __init__(self, chunks: list[bytes]) -> None:
-        self._chunks = chunks
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for i, chunk in enumerate(self._chunks):
-            if i:
-                await asyncio.sleep(CHUNK_INTERVAL)
-            yield chunk
-
-
 def _stream_chunks(body: dict, reply: str, model: str) -> list[bytes]:
     rid = f"chatcmpl-demo{uuid.uuid4().hex[:20]}"
     created = int(time.time())
@@ -94,26 +84,60 @@ def _stream_chunks(body: dict, reply: str, model: str) -> list[bytes]:
     return out
 
 
-class DemoTransport(httpx.AsyncBaseTransport):
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not request.url.path.endswith("/chat/completions"):
-            error = {"error": {"message": "the demo channel only answers chat completions",
-                               "type": "invalid_request_error", "param": None, "code": None}}
-            return httpx.Response(404, json=error)
+class DemoExchange:
+    """A demo answer: the first chunk at once, each next one ``CHUNK_INTERVAL`` later."""
+
+    __slots__ = ("status", "headers", "_chunks", "_sent")
+
+    def __init__(self, status: int, content_type: str, chunks: list[bytes]) -> None:
+        self.status = status
+        self.headers = {"content-type": content_type}
+        self._chunks = chunks
+        self._sent = 0
+
+    async def read(self, until: float) -> bytes:
+        if self._sent >= len(self._chunks):
+            return b""
+        if self._sent:
+            loop = asyncio.get_running_loop()
+            if loop.time() + CHUNK_INTERVAL > until:
+                await asyncio.sleep(max(0.0, until - loop.time()))
+                raise UpstreamReadTimeout("no data from the demo channel before the timeout")
+            await asyncio.sleep(CHUNK_INTERVAL)
+        self._sent += 1
+        return self._chunks[self._sent - 1]
+
+    def close(self) -> None:
+        self._sent = len(self._chunks)
+
+
+def _json(status: int, payload: dict) -> DemoExchange:
+    return DemoExchange(status, "application/json", [msgspec.json.encode(payload)])
+
+
+class DemoTransport:
+    """The demo channel behind the upstream client's transport seam: answered in process."""
+
+    async def open(self, url: str, headers: Mapping[str, str], body: bytes, *, connect_timeout: float,
+                   until: float) -> DemoExchange:
+        if not urlsplit(url).path.endswith("/chat/completions"):
+            return _json(404, {"error": {"message": "the demo channel only answers chat completions",
+                                         "type": "invalid_request_error", "param": None, "code": None}})
         try:
-            body = msgspec.json.decode(await request.aread())
+            request = msgspec.json.decode(body)
         except msgspec.DecodeError:
-            return httpx.Response(400, json={"error": {"message": "invalid JSON", "type": "invalid_request_error"}})
-        model = str(body.get("model") or "demo-1")
-        reply = _reply(body)
-        if body.get("stream"):
-            return httpx.Response(200, headers={"content-type": "text/event-stream"},
-                                  stream=_Stream(_stream_chunks(body, reply, model)))
-        payload = {
+            return _json(400, {"error": {"message": "invalid JSON", "type": "invalid_request_error"}})
+        model = str(request.get("model") or "demo-1")
+        reply = _reply(request)
+        if request.get("stream"):
+            return DemoExchange(200, "text/event-stream", _stream_chunks(request, reply, model))
+        return _json(200, {
             "id": f"chatcmpl-demo{uuid.uuid4().hex[:20]}", "object": "chat.completion",
             "created": int(time.time()), "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": reply},
                          "finish_reason": "stop"}],
-            "usage": _usage(body, reply),
-        }
-        return httpx.Response(200, json=payload)
+            "usage": _usage(request, reply),
+        })
+
+    async def aclose(self) -> None:
+        pass
