@@ -120,8 +120,10 @@ def create_app(settings: Settings | None = None, *, upstream_transport: Transpor
             await relay.upstream.aclose()
             await engine.dispose()
 
-    def provide_relay(state: State) -> RelayState:
-        return state.relay
+    def provide_relay(request: Request) -> RelayState:
+        # Not through a ``state: State`` parameter: Litestar copies the app state for that on every
+        # request (~4 % of the relay's CPU under load).
+        return request.app.state.relay
 
     operator_api = [ChannelController, KeyController, AccountController, AccountPriceController, PriceController,
                     ChannelPriceController, LedgerController]
