@@ -1,4 +1,5 @@
-"""The Lua scripts of the Redis limiter (one round trip per ``admit``, one per ``finish``).
+"""The Lua scripts of the Redis limiter (one round trip per ``admit``; one per ``finish`` of a request
+holding a concurrency slot, one per batch of the others).
 
 Keys, per scope: ``w:{scope}`` a sorted set of the window's entries (member ``"{tokens}:{rid}"``,
 score the admission time in ms), ``s:{scope}`` the token sum of those entries, ``c:{scope}`` a sorted
@@ -138,27 +139,36 @@ if tk_i ~= rq_i then tk_reset = reset(tk_i) end
 return {taken, deny_i, deny_dim, deny_ms, rq_i, rq_left - taken, rq_reset, tk_i, tk_left - taken * tokens, tk_reset}
 """
 
-# KEYS: q:{rid}   ARGV: rid, key prefix, actual tokens ('' = unknown)
-# The scope keys come from the request's record: only ``finish`` knows nothing but the request id.
+# KEYS: q:{rid} per request   ARGV: key prefix, then per request: rid, actual tokens ('' = unknown)
+# Returns how many of the requests were still recorded (finished now).
+# One call finishes one request (when it holds a concurrency slot) or a batch of deferred ones.
+# The scope keys come from each request's record: ``finish`` knows nothing but the request id.
+# Idempotent: a retried batch finds the records gone (GETDEL) and changes nothing.
 FINISH = """
-local packed = redis.call('GETDEL', KEYS[1])
-if not packed then return 0 end
-local rec = cmsgpack.unpack(packed)
-local rid, p, actual = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local old = rec[1] .. ':' .. rid
-local delta = actual and actual - tonumber(rec[1]) or 0
-for i = 2, #rec, 2 do
-  local mask, scope = rec[i], rec[i + 1]
-  if delta ~= 0 and mask % 2 == 1 then
-    local wk = p .. 'w:' .. scope
-    local at = redis.call('ZSCORE', wk, old)
-    if at then  -- still in the window
-      redis.call('ZREM', wk, old)
-      redis.call('ZADD', wk, at, ARGV[3] .. ':' .. rid)
-      redis.call('INCRBY', p .. 's:' .. scope, delta)
+local p, done = ARGV[1], 0
+for n = 1, #KEYS do
+  local packed = redis.call('GETDEL', KEYS[n])
+  if packed then
+    done = done + 1
+    local rec = cmsgpack.unpack(packed)
+    local rid, actual_s = ARGV[2 * n], ARGV[2 * n + 1]
+    local actual = tonumber(actual_s)
+    local old = rec[1] .. ':' .. rid
+    local delta = actual and actual - tonumber(rec[1]) or 0
+    for i = 2, #rec, 2 do
+      local mask, scope = rec[i], rec[i + 1]
+      if delta ~= 0 and mask % 2 == 1 then
+        local wk = p .. 'w:' .. scope
+        local at = redis.call('ZSCORE', wk, old)
+        if at then  -- still in the window
+          redis.call('ZREM', wk, old)
+          redis.call('ZADD', wk, at, actual_s .. ':' .. rid)
+          redis.call('INCRBY', p .. 's:' .. scope, delta)
+        end
+      end
+      if mask >= 2 then redis.call('ZREM', p .. 'c:' .. scope, rid) end
     end
   end
-  if mask >= 2 then redis.call('ZREM', p .. 'c:' .. scope, rid) end
 end
-return 1
+return done
 """
