@@ -181,13 +181,17 @@ def _profile_section(results: dict) -> list[str]:
     out = ["## Where the time goes", ""]
     out += _stages_section(results)
     for backend, res in results["backends"].items():
-        prof = res.get("profile")
-        if not prof:
-            continue
-        out += [f"### {NAMES[backend]}: py-spy during a closed-loop non-streaming run", ""]
+        for key, kind in (("profile", "non-streaming"), ("profile_stream", "streaming")):
+            out += _one_profile(backend, res.get(key), kind)
+    return out
+
+
+def _one_profile(backend: str, prof: dict | None, kind: str) -> list[str]:
+    out: list[str] = []
+    if prof:
+        out += [f"### {NAMES[backend]}: py-spy during a closed-loop {kind} run", ""]
         if "skipped" in prof or not prof.get("samples"):
-            out += [f"Profile not available: {prof.get('skipped') or prof.get('error')}", ""]
-            continue
+            return out + [f"Profile not available: {prof.get('skipped') or prof.get('error')}", ""]
         out += [f"{prof['samples']} busy samples (200 Hz, every thread of the server: the event loop and "
                 f"aiosqlite's worker thread) while wrk drove {_f(prof.get('load_rps'), ' req/s', 0)} "
                 f"(py-spy takes CPU too), i.e. {prof['busy_pct']}% of one CPU. "

@@ -148,8 +148,9 @@ class Bench:
             for scenario in self.runs():
                 log(f"{backend} / {scenario}")
                 out["runs"][scenario] = self._relay_run(ws, scenario, url, headers, models, customer, costs)
-                if scenario == "throughput" and a.profile:  # before the long streams grow the upstream pool
-                    out["profile"] = self._profile(ws, url, headers, backend)
+                if scenario in ("throughput", "stream") and a.profile:  # before the long streams
+                    key = "profile" if scenario == "throughput" else "profile_stream"
+                    out[key] = self._profile(ws, url, headers, backend, stream=scenario == "stream")
             if a.soak:
                 out["soak"] = self._soak(ws, url, headers)
         finally:
@@ -226,14 +227,15 @@ class Bench:
                             "samples": samples}
         return result
 
-    def _profile(self, ws: Waystation, url: str, headers: dict[str, str], backend: str) -> dict:
+    def _profile(self, ws: Waystation, url: str, headers: dict[str, str], backend: str, *, stream: bool) -> dict:
         seconds = min(self.args.duration, 10)
-        raw = self.workdir / f"profile-{backend}.txt"
+        raw = self.workdir / f"profile-{'stream-' if stream else ''}{backend}.txt"
         proc = profile.record(ws.pid, seconds, raw)
         if proc is None:
             return {"skipped": "py-spy not installed (pip install py-spy)"}
-        log(f"{backend}: profiling a throughput run ({seconds:g} s, py-spy --nonblocking)")
-        load = wrk.run(url, chat_body(NON_STREAM), headers, connections=self.args.connections, duration=seconds + 1,
+        log(f"{backend}: profiling a {'stream' if stream else 'throughput'} run ({seconds:g} s, py-spy --nonblocking)")
+        body = chat_body(STREAM, stream=True) if stream else chat_body(NON_STREAM)
+        load = wrk.run(url, body, headers, connections=self.args.connections, duration=seconds + 1,
                        cpus=LOAD_CPU)
         _, err = proc.communicate(timeout=60)
         summary = profile.summarise(raw, seconds)

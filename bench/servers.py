@@ -45,6 +45,15 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def worker_pid(pid: int) -> int:
+    """``pid``'s only child when it has exactly one (a server's worker process), else ``pid``."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return pid
+    return int(children[0]) if len(children) == 1 else pid
+
+
 class Process:
     """A child process in its own session, stopped with SIGTERM (then SIGKILL) on ``stop``."""
 
@@ -154,10 +163,11 @@ class Waystation:
 
     @property
     def pid(self) -> int:
-        """The serving process (``waystation serve`` runs uvicorn in-process with one worker; with
-        taskset, taskset execs it, so the pid is the same)."""
+        """The process that serves requests: ``waystation serve`` runs uvicorn in-process with one
+        worker (taskset execs it, so that is our child); a server with a supervisor and one worker
+        process (granian, tried in bench/README.md) is measured at its worker."""
         assert self.proc is not None
-        return self.proc.pid
+        return worker_pid(self.proc.pid)
 
     def rss_mb(self) -> float:
         return rss_mb(self.pid)
