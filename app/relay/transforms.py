@@ -26,16 +26,45 @@ def _delta_text(events: list[ir.StreamEvent]) -> str:
     return "".join(e.text for e in events if isinstance(e, ir.BlockDelta) and e.kind != "signature")
 
 
-def _generated_text(codec: Codec | None, raw: list[bytes]) -> str:
-    """Decode a passed-through stream's bytes again to find the text generated so far (used only
-    when a stream broke before reporting usage)."""
-    if codec is None:
-        return ""
-    sse, decoder = SSEDecoder(), codec.stream_decoder()
-    events: list[ir.StreamEvent] = []
-    for event in sse.feed(b"".join(raw)) + sse.close():
-        events += decoder.feed(event)
-    return _delta_text(events)
+#: Bytes of a passed-through stream kept as they came before they are decoded down to their text.
+RAW_KEEP = 16 * 1024
+
+
+class _GeneratedText:
+    """What a passed-through stream generated, for billing one that breaks before reporting its
+    usage. The wire is kept as it came (decoding is wasted on the streams that end normally) but
+    only up to :data:`RAW_KEEP` bytes at a time: beyond, it is decoded to its text, which is a
+    small part of the wire, so a thousand long streams hold their text, not their JSON."""
+
+    def __init__(self, codec: Codec | None) -> None:
+        self._decoder = codec.stream_decoder() if codec is not None else None
+        self._sse = SSEDecoder()
+        self._raw: list[bytes] = []
+        self._size = 0
+        self._text: list[str] = []
+
+    def add(self, chunk: bytes) -> None:
+        if self._decoder is None:
+            return  # a stream whose text we cannot read: nothing to keep
+        self._raw.append(chunk)
+        self._size += len(chunk)
+        if self._size >= RAW_KEEP:
+            self._decode(self._sse.feed(b"".join(self._raw)))
+
+    def _decode(self, events: list[SSEEvent]) -> None:
+        assert self._decoder is not None
+        decoded: list[ir.StreamEvent] = []
+        for event in events:
+            decoded += self._decoder.feed(event)
+        self._text.append(_delta_text(decoded))
+        self._raw.clear()
+        self._size = 0
+
+    def text(self) -> str:
+        """The text so far (the stream has ended)."""
+        if self._decoder is not None and self._raw:
+            self._decode(self._sse.feed(b"".join(self._raw)) + self._sse.close())
+        return "".join(self._text)
 
 
 class PassthroughTransform:
@@ -44,8 +73,7 @@ class PassthroughTransform:
 
     def __init__(self, sniffer: UsageSniffer, emit_stream_error: Callable[[ir.Error], bytes], *,
                  public_model: str | None, strip_usage_chunk: bool, codec: Codec | None = None) -> None:
-        self._codec = codec
-        self._raw: list[bytes] = []
+        self._generated = _GeneratedText(codec)
         self._emit_error = emit_stream_error
         self._sse = SSEDecoder()
         self._sniffer = sniffer
@@ -66,10 +94,10 @@ class PassthroughTransform:
         return self._sniffer.error
 
     def generated_text(self) -> str:
-        return _generated_text(self._codec, self._raw)
+        return self._generated.text()
 
     def feed(self, chunk: bytes) -> bytes:
-        self._raw.append(chunk)
+        self._generated.add(chunk)
         if self._skippable(chunk):
             # Whole events the sniffer has no use for and nothing to drop: the common chunk of a
             # long stream costs a few substring searches, not an SSE decode.
@@ -114,7 +142,7 @@ class PassthroughTransform:
 class GeminiArrayTransform:
     def __init__(self, codec: Codec) -> None:
         self._codec = codec
-        self._raw: list[bytes] = []
+        self._generated = _GeneratedText(codec)
         self._sse = SSEDecoder()
         self._sniffer = codec.usage_sniffer()
         self._started = False
@@ -137,10 +165,10 @@ class GeminiArrayTransform:
         return prefix + data
 
     def generated_text(self) -> str:
-        return _generated_text(self._codec, self._raw)
+        return self._generated.text()
 
     def feed(self, chunk: bytes) -> bytes:
-        self._raw.append(chunk)
+        self._generated.add(chunk)
         out = []
         for event in self._sse.feed(chunk):
             self._sniffer.feed(event)

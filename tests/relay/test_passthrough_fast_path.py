@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from app.relay import transforms
 from app.relay.protocols import CODECS
 from app.relay.protocols.sse import SSEDecoder
 from app.relay.transforms import PassthroughTransform
@@ -91,3 +92,22 @@ def test_most_event_aligned_chunks_take_the_fast_path(path: Path) -> None:
         taken += t._skippable(chunk)
         t.feed(chunk)
     assert taken >= 1 and t.completed
+
+
+@pytest.mark.parametrize("path", STREAMS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_text_of_a_broken_stream_is_the_same_when_its_wire_is_decoded_as_it_grows(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stream that breaks before its usage is billed on its generated text; long streams keep
+    # that text rather than their wire (transforms.RAW_KEEP).
+    def text_with(keep: int) -> str:
+        monkeypatch.setattr(transforms, "RAW_KEEP", keep)
+        codec = CODECS[path.parent.name]
+        t = PassthroughTransform(codec.usage_sniffer(), codec.emit_stream_error, public_model=None,
+                                 strip_usage_chunk=False, codec=codec)
+        for chunk in _random_cuts(path.read_bytes()):
+            t.feed(chunk)
+        return t.generated_text()
+
+    whole = text_with(10**9)
+    assert whole  # these streams generate text or tool arguments
+    assert text_with(64) == whole
