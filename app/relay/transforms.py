@@ -98,24 +98,35 @@ class PassthroughTransform:
 
     def feed(self, chunk: bytes) -> bytes:
         self._generated.add(chunk)
-        if self._skippable(chunk):
-            # Whole events the sniffer has no use for and nothing to drop: the common chunk of a
-            # long stream costs a few substring searches, not an SSE decode.
-            return chunk if self._model is None else rewrite_every_model(chunk, self._model)
+        # Whole events the sniffer has no use for and nothing to drop (the common chunk of a long
+        # stream, the start of a short one read at once) cost a few substring searches, not an
+        # SSE decode; the rest is decoded.
+        head = b""
+        if fast := self._ignorable_prefix(chunk):
+            head = chunk[:fast] if self._model is None else rewrite_every_model(chunk[:fast], self._model)
+            chunk = chunk[fast:]
+            if not chunk:
+                return head
         events = self._sse.feed(chunk)
         for event in events:
             self._sniffer.feed(event)
         if not self._reencode:
-            return chunk
-        return b"".join(self._encode(e) for e in events)
+            return head + chunk
+        return head + b"".join(self._encode(e) for e in events)
 
-    def _skippable(self, chunk: bytes) -> bool:
+    def _ignorable_prefix(self, chunk: bytes) -> int:
+        """Length of the longest prefix of ``chunk`` made of whole events without any of the
+        sniffer's markers (and, when usage chunks are dropped, without one); 0 if none."""
         markers = self._sniffer.markers
-        if markers is None or not self._sse.idle or not ends_an_event(chunk):
-            return False
-        if any(marker in chunk for marker in markers):
-            return False
-        return not (self._strip_usage and b'"choices":[]' in chunk)
+        if markers is None or not self._sse.idle:
+            return 0
+        if self._strip_usage:
+            markers = (*markers, b'"choices":[]')
+        first = min((i for i in map(chunk.find, markers) if i >= 0), default=-1)
+        if first < 0 and ends_an_event(chunk):
+            return len(chunk)
+        boundary = chunk.rfind(b"\n\n", 0, first if first >= 0 else len(chunk))
+        return boundary + 2 if boundary >= 0 else 0
 
     def _encode(self, event: SSEEvent) -> bytes:
         data = event.data

@@ -89,7 +89,7 @@ def test_most_event_aligned_chunks_take_the_fast_path(path: Path) -> None:
     taken = 0
     chunks = _event_cuts(path.read_bytes())
     for chunk in chunks:
-        taken += t._skippable(chunk)
+        taken += t._ignorable_prefix(chunk) > 0
         t.feed(chunk)
     assert taken >= 1 and t.completed
 
@@ -111,3 +111,12 @@ def test_text_of_a_broken_stream_is_the_same_when_its_wire_is_decoded_as_it_grow
     whole = text_with(10**9)
     assert whole  # these streams generate text or tool arguments
     assert text_with(64) == whole
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("openai/chat_stream_*.sse")), ids=lambda p: p.stem)
+def test_a_stream_read_at_once_skips_decoding_up_to_its_usage(path: Path) -> None:
+    codec = CODECS["openai"]
+    t = PassthroughTransform(codec.usage_sniffer(), codec.emit_stream_error, public_model=None,
+                             strip_usage_chunk=True, codec=codec)
+    data = path.read_bytes()
+    assert 0 < t._ignorable_prefix(data) < data.index(b'"usage":{')
