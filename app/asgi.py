@@ -42,6 +42,7 @@ from app.relay.planner import Planner, load_routing_config
 from app.relay.settlement import SettlementCodec, SettlementWriter
 from app.relay.state import RelayState
 from app.relay.upstream import Transport, UpstreamClient
+from app.relay.upstream.proxy import Proxy
 from app.tenants.funds.factory import create_funds
 from app.tenants.pricing import PriceTable
 
@@ -96,7 +97,8 @@ def create_app(settings: Settings | None = None, *, upstream_transport: Transpor
             settings=settings, sessionmaker=sessionmaker, box=box,
             directory=directory,
             keys=KeyAuthenticator(sessionmaker, settings.key_cache_ttl),
-            upstream=UpstreamClient(upstream_transport), recorder=Recorder(metrics),
+            upstream=UpstreamClient(upstream_transport, proxy=Proxy.parse(settings.https_proxy, settings.no_proxy)),
+            recorder=Recorder(metrics),
             billing=Billing(prices, funds, writer, settings.hold_grace),
             cache=create_response_cache(settings),
             limiter=create_limiter(settings, lease=settings.limit_lease),

@@ -82,6 +82,9 @@ class Settings:
     #: Where the journal lives (default: <data_dir>/journal). It must survive a restart of the
     #: process (a volume in a container), since the next start replays what is left in it.
     journal_dir: Path | None = None
+    #: HTTP proxy for https:// upstreams (CONNECT), and the hosts reached without it.
+    https_proxy: str | None = None
+    no_proxy: str | None = None
 
     @property
     def journal_path(self) -> Path:
@@ -107,6 +110,8 @@ class Settings:
             port=int(env.get("PORT") or env.get("WAYSTATION_PORT") or 8000),
             log_level=env.get("WAYSTATION_LOG_LEVEL", "INFO"),
             journal=_flag(env.get("WAYSTATION_JOURNAL", "on")),
+            https_proxy=env.get("HTTPS_PROXY") or env.get("https_proxy") or None,
+            no_proxy=env.get("NO_PROXY") or env.get("no_proxy") or None,
             journal_dir=Path(env["WAYSTATION_JOURNAL_DIR"]) if env.get("WAYSTATION_JOURNAL_DIR") else None,
         )
 

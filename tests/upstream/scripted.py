@@ -12,6 +12,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvloop
@@ -122,3 +123,10 @@ async def keep_answering(peer: Peer) -> None:
     """A well-behaved keep-alive server: every request gets ``{"n": <request number on this connection>}``."""
     while await peer.request() is not None:
         await peer.send(response(b'{"n":%d}' % peer.requests))
+
+
+def server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    """TLS for a scripted server, with ``certificate``'s (cert, key) files."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    return context

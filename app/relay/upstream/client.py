@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from app.relay.upstream.demo import DemoTransport
 from app.relay.upstream.errors import UpstreamBroken, UpstreamReadTimeout, UpstreamUnavailable
 from app.relay.upstream.network import NetworkTransport
+from app.relay.upstream.proxy import Proxy
 from app.relay.upstream.transport import Exchange, Transport
 
 
@@ -91,8 +92,9 @@ class UpstreamClient:
     """``transport`` replaces the network for ``http(s)://`` URLs (tests); ``ssl_context`` replaces
     the default trust (system CAs plus certifi's)."""
 
-    def __init__(self, transport: Transport | None = None, *, ssl_context: ssl.SSLContext | None = None) -> None:
-        network = transport or NetworkTransport(ssl_context)
+    def __init__(self, transport: Transport | None = None, *, ssl_context: ssl.SSLContext | None = None,
+                 proxy: Proxy | None = None) -> None:
+        network = transport or NetworkTransport(ssl_context, proxy=proxy)
         self._transports: dict[str, Transport] = {"http": network, "https": network, "demo": DemoTransport()}
 
     async def aclose(self) -> None:

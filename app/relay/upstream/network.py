@@ -26,6 +26,7 @@ import certifi
 
 from app.relay.upstream.errors import UpstreamBroken, UpstreamReadTimeout, UpstreamUnavailable
 from app.relay.upstream.http1 import Http1Connection, Http1Exchange, NoAnswer
+from app.relay.upstream.proxy import Proxy, tunnel
 
 #: Seconds an idle connection is kept for reuse (servers commonly close after 5-90 s; a request
 #: that races a server-side close is retried, so this only bounds sockets kept open for nothing).
@@ -77,9 +78,10 @@ def _encode(start: bytes, headers: Mapping[str, str], body: bytes) -> bytes:
 class NetworkTransport:
     """The relay's transport to real upstreams (``http://`` and ``https://``)."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None, *,
+    def __init__(self, ssl_context: ssl.SSLContext | None = None, *, proxy: Proxy | None = None,
                  keepalive_expiry: float = KEEPALIVE_EXPIRY, max_idle_per_origin: int = MAX_IDLE_PER_ORIGIN) -> None:
         self._ssl_context = ssl_context
+        self._proxy = proxy
         self._expiry = keepalive_expiry
         self._max_idle = max_idle_per_origin
         self._idle: dict[Origin, deque[Http1Connection]] = {}
@@ -137,9 +139,12 @@ class NetworkTransport:
             context = self._ssl_context
         try:
             async with asyncio.timeout(min(connect_timeout, remaining)):
-                _, conn = await loop.create_connection(
-                    lambda: Http1Connection(origin, self._keep, self._open.discard), host, port,
-                    ssl=context, server_hostname=host if context else None)
+                if context is not None and self._proxy is not None and self._proxy.applies_to(host):
+                    conn = await self._through_proxy(self._proxy, origin, context)
+                else:
+                    _, conn = await loop.create_connection(
+                        lambda: Http1Connection(origin, self._keep, self._open.discard), host, port,
+                        ssl=context, server_hostname=host if context else None)
         except TimeoutError:
             if connect_timeout <= remaining:
                 raise UpstreamUnavailable("connect timeout") from None
@@ -147,6 +152,22 @@ class NetworkTransport:
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError; ValueError: a bad host name
             raise UpstreamUnavailable(f"connection failed: {type(exc).__name__}: {exc}") from None
         self._open.add(conn)
+        return conn
+
+    async def _through_proxy(self, proxy: Proxy, origin: Origin, context: ssl.SSLContext) -> Http1Connection:
+        """TLS to the upstream inside a CONNECT tunnel: the proxy sees where, never what."""
+        _, host, port = origin
+        raw = await tunnel(proxy, host, port)
+        conn = Http1Connection(origin, self._keep, self._open.discard)
+        try:
+            secure = await asyncio.get_running_loop().start_tls(raw, conn, context, server_hostname=host)
+        except BaseException:
+            raw.close()
+            raise
+        if secure is None:
+            raw.close()
+            raise ConnectionError("TLS through the proxy did not start")
+        conn.connection_made(secure)  # start_tls does not announce the new transport
         return conn
 
     def _take_idle(self, origin: Origin) -> Http1Connection | None:
