@@ -31,7 +31,7 @@ async def contents(store: FundsStore) -> dict[str, object]:
     """Everything the store keeps, apart from times (hold expiries, applied-at)."""
     if isinstance(store, LocalFunds):
         return {"balance": store._balance, "held": store._held, "gen": store._gen, "pending": store._pending,
-                "holds": {rid: h.amounts for rid, h in store._holds.items()}, "applied": set(store._applied)}
+                "holds": {rid: h.amounts for rid, h in store._holds.items()}, "released": set(store._released)}
     assert isinstance(store, RedisFunds)
     redis = Redis.from_url(REDIS_URL)
     out: dict[str, object] = {}
@@ -92,8 +92,12 @@ async def test_a_batch_commit_leaves_the_store_as_commits_one_by_one_do(make_sto
     assert await contents(batched) == await contents(one_by_one)
     # What is left: the ledger balance minus each request's debit, once, and the 13 open holds.
     spent = {w: sum(debits(i)[w] for i in range(247)) for w in (1, 2, CAP)}
-    spent[1] += 11
-    spent[2] += 22
+    if make_store.kind == "redis":  # type: ignore[attr-defined]
+        # A hold this replica never saw may be another replica's. In-process there is no other
+        # replica: a commit without a hold (a journal replayed at start-up) leaves the mirror to
+        # the ledger, so per-request state ends with the hold.
+        spent[1] += 11
+        spent[2] += 22
     held = {w: sum(a for i in range(247, 260) for ww, a in chain(i) if ww == w) for w in (1, 2, CAP)}
     for wallet in (1, 2, CAP):
         assert await available(batched, wallet) == BALANCES[wallet] - spent[wallet] - held[wallet]
@@ -101,8 +105,9 @@ async def test_a_batch_commit_leaves_the_store_as_commits_one_by_one_do(make_sto
     for wallet in (1, 2):
         ledger.balances[wallet] += 5000
     await batched.refresh([1, 2])
+    in_ledger = {1: spent[1] + 11, 2: spent[2] + 22} if make_store.kind == "local" else spent  # type: ignore[attr-defined]
     for wallet in (1, 2):
-        assert await available(batched, wallet) == BALANCES[wallet] - spent[wallet] - held[wallet] + 5000
+        assert await available(batched, wallet) == BALANCES[wallet] - in_ledger[wallet] - held[wallet] + 5000
 
 
 async def test_replaying_a_batch_changes_nothing(make_store: StoreFactory) -> None:

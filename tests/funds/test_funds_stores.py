@@ -8,7 +8,7 @@ import uuid
 
 from redis.asyncio import Redis
 
-from app.tenants.funds import RedisFunds, Shortfall
+from app.tenants.funds import LocalFunds, RedisFunds, Shortfall
 from tests.funds.conftest import FakeLedger
 from tests.support.services import REDIS_URL, require
 
@@ -109,3 +109,32 @@ async def test_a_resync_during_an_in_flight_settlement_never_counts_its_debit_tw
     await store.resync()
     assert await store.reserve("rest", [(9, 400)], 60) is None  # exactly 1000 - 600 left
     assert await store.reserve("over", [(9, 1)], 60) == Shortfall(0)
+
+
+async def test_the_in_process_store_keeps_nothing_per_request_once_committed() -> None:
+    # A soak at 1,400 req/s grew by ~10 MB a minute while every committed request left a marker
+    # for a day; each debit is now consumed with its hold.
+    ledger = FakeLedger({6: 10**9})
+    store = LocalFunds(ledger.load, ledger.lookup)
+    for i in range(1000):
+        assert await store.reserve(f"r{i}", [(6, 10)], 60) is None
+        ledger.settle(f"r{i}", {6: 7})
+        await store.commit(f"r{i}", {6: 7})
+        await store.commit(f"r{i}", {6: 7})  # repeated: not debited again
+    assert store.available(6) == 10**9 - 7000
+    assert not store._holds and not store._released
+    # A commit with no hold here (a journal replayed at start-up) leaves the mirror to the ledger.
+    await store.commit("replayed", {6: 5})
+    assert store.available(6) == 10**9 - 7000
+
+
+async def test_a_settlement_arriving_after_its_hold_was_released_unbilled_is_still_debited() -> None:
+    ledger = FakeLedger({7: 1000})
+    store = LocalFunds(ledger.load, ledger.lookup)
+    assert await store.reserve("slow", [(7, 600)], 0.01) is None
+    await asyncio.sleep(0.03)
+    assert await store.expire() == 1  # the ledger does not show it yet: released unbilled
+    ledger.settle("slow", {7: 400})  # the database write lands late
+    await store.commit("slow", {7: 400})
+    await store.commit("slow", {7: 400})
+    assert store.available(7) == 600

@@ -30,7 +30,10 @@ class LocalFunds:
         self._gen: dict[WalletId, int] = {}
         self._pending: dict[WalletId, int] = {}
         self._holds: dict[str, _Hold] = {}
-        self._applied: dict[str, float] = {}  # request id -> when its debit was applied
+        #: Requests whose expired hold was released unbilled (the ledger did not show them yet):
+        #: a commit arriving later must still debit. Rare, kept a day. Every other request is
+        #: debited by the commit that finds its hold, so nothing per request outlives its hold.
+        self._released: dict[str, float] = {}
         self._load_lock = asyncio.Lock()
 
     # ---------------------------------------------------------------- balances
@@ -95,10 +98,12 @@ class LocalFunds:
             self._commit(request_id, debits, touched)
 
     def _commit(self, request_id: str, debits: Mapping[WalletId, int], touched: bool) -> None:
+        """Debit exactly once: the first commit finds the hold (or the mark of its unbilled
+        release) and consumes it; a repeated commit finds neither. A commit that never had a hold
+        here (a journal replayed at start-up) leaves the mirrors to load from the ledger."""
         if touched:
             self._untouch(debits)
-        if request_id not in self._applied:
-            self._applied[request_id] = self._now()
+        if request_id in self._holds or self._released.pop(request_id, None) is not None:
             for wallet, amount in debits.items():
                 self._apply(wallet, -amount)
         self._drop_hold(request_id)
@@ -142,10 +147,11 @@ class LocalFunds:
                     self._commit(rid, settled[rid], False)
                 else:
                     self._drop_hold(rid)
-        # Forget applied markers long after any hold could still be resolved.
+                    self._released[rid] = now
+        # Forget unbilled releases long after their settlement could still arrive.
         horizon = now - 24 * 3600
-        for rid in [r for r, t in self._applied.items() if t < horizon]:
-            del self._applied[rid]
+        for rid in [r for r, t in self._released.items() if t < horizon]:
+            del self._released[rid]
         return len(expired)
 
     async def resync(self) -> None:
