@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from app.relay.upstream.demo import DemoTransport
-from app.relay.upstream.errors import UpstreamBroken, UpstreamReadTimeout, UpstreamUnavailable
+from app.relay.upstream.errors import BeforeFirstByte, UpstreamReadTimeout, UpstreamUnavailable
 from app.relay.upstream.network import NetworkTransport
 from app.relay.upstream.proxy import Proxy
 from app.relay.upstream.transport import Exchange, Transport
@@ -116,15 +116,6 @@ class UpstreamClient:
         exchange = await transport.open(url, headers, body, connect_timeout=timeouts.connect, until=first_by)
         first = b""
         if stream and exchange.status < 400:
-            try:
+            with BeforeFirstByte(exchange):
                 first = await exchange.read(first_by)
-            except UpstreamReadTimeout:
-                exchange.close()
-                raise UpstreamUnavailable("no first byte before the first-byte timeout") from None
-            except UpstreamBroken as exc:
-                exchange.close()
-                raise UpstreamUnavailable(f"connection failed: {exc}") from None
-            except BaseException:
-                exchange.close()
-                raise
         return UpstreamReply(exchange, first, deadline, timeouts.idle)

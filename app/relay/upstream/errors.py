@@ -8,6 +8,12 @@ upstream went quiet for the idle timeout), ``TimeoutError`` (the total deadline 
 
 from __future__ import annotations
 
+from typing import Protocol
+
+
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
 
 class UpstreamUnavailable(Exception):
     """The upstream could not be reached or did not start answering in time (safe to fail over).
@@ -30,3 +36,27 @@ class UpstreamReadTimeout(UpstreamError, TimeoutError):
 
 class UpstreamBroken(UpstreamError):
     """The connection was lost, or the response broke HTTP/1.1, before the body's end."""
+
+
+class BeforeFirstByte:
+    """``with BeforeFirstByte(exchange):`` around a read that happens before anything reached the
+    client: any failure closes ``exchange``, and a read timeout or a broken connection becomes
+    :class:`UpstreamUnavailable` (the relay fails over)."""
+
+    __slots__ = ("_exchange",)
+
+    def __init__(self, exchange: Closeable) -> None:
+        self._exchange = exchange
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc is None:
+            return False
+        self._exchange.close()
+        if isinstance(exc, UpstreamReadTimeout):
+            raise UpstreamUnavailable("no first byte before the first-byte timeout") from None
+        if isinstance(exc, UpstreamBroken):
+            raise UpstreamUnavailable(f"connection failed: {exc}") from None
+        return False

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import certifi
 
-from app.relay.upstream.errors import UpstreamBroken, UpstreamReadTimeout, UpstreamUnavailable
+from app.relay.upstream.errors import BeforeFirstByte, UpstreamUnavailable
 from app.relay.upstream.http1 import Http1Connection, Http1Exchange, NoAnswer
 from app.relay.upstream.proxy import Proxy, tunnel
 
@@ -115,17 +115,8 @@ class NetworkTransport:
     # ------------------------------------------------------------------ connections
 
     async def _exchange(self, conn: Http1Connection, data: bytes, until: float) -> Http1Exchange:
-        try:
+        with BeforeFirstByte(conn):
             await conn.request(data, until)
-        except UpstreamReadTimeout:
-            conn.close()
-            raise UpstreamUnavailable("no first byte before the first-byte timeout") from None
-        except UpstreamBroken as exc:
-            conn.close()
-            raise UpstreamUnavailable(f"connection failed: {exc}") from None
-        except BaseException:
-            conn.close()
-            raise
         return Http1Exchange(conn)
 
     async def _connect(self, origin: Origin, connect_timeout: float, until: float) -> Http1Connection:
