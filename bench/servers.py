@@ -100,7 +100,7 @@ def start_upstream(workdir: Path, cpus: str | None, max_seconds: float) -> tuple
     return proc, base
 
 
-async def _pg(sql: str) -> None:
+async def pg_admin(sql: str) -> None:
     import asyncpg  # the app's own driver
 
     conn = await asyncpg.connect(POSTGRES_URL)
@@ -128,7 +128,7 @@ class Waystation:
         self.env.pop("REDIS_URL", None)
         if backend == "postgres":
             self.db_name = f"waystation_bench_{secrets.token_hex(5)}"
-            asyncio.run(_pg(f'CREATE DATABASE "{self.db_name}"'))
+            asyncio.run(pg_admin(f'CREATE DATABASE "{self.db_name}"'))
             self.redis_prefix = f"wsbench{secrets.token_hex(4)}:"
             self.env.update(DATABASE_URL=f"{POSTGRES_URL.rsplit('/', 1)[0]}/{self.db_name}", REDIS_URL=REDIS_URL,
                             WAYSTATION_REDIS_PREFIX=self.redis_prefix)
@@ -185,7 +185,7 @@ class Waystation:
         if self.proc is not None:
             self.proc.stop()
         if self.db_name:
-            asyncio.run(_pg(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
+            asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
         if self.redis_prefix:
             import redis
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import statistics
 import tempfile
@@ -32,7 +31,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,8 +48,8 @@ from app.tenants.ledger import UsagePosting, grant_credit, post_usage_batch, usa
 from app.tenants.ledger.posting import MAX_MEMO, check_draft
 from app.tenants.ledger.schemas import Draft
 from app.tenants.usage import UsageEventRow, insert_batch
+from bench.servers import POSTGRES_URL, pg_admin
 
-POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SECRET = "settle-bench-secret"
 
 Post = Callable[[AsyncSession, Sequence[UsagePosting], Sequence[UsageEventRow]], Awaitable[None]]
@@ -128,14 +126,6 @@ VARIANTS: dict[str, Post] = {"before": before, "after": after}
 
 # --- databases -------------------------------------------------------------------------------------
 
-async def _pg_admin(sql: str) -> None:
-    conn = await asyncpg.connect(POSTGRES_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @contextmanager
 def database(backend: str) -> Iterator[Settings]:
     """A migrated throwaway database; removed on exit."""
@@ -147,14 +137,14 @@ def database(backend: str) -> Iterator[Settings]:
             yield settings
             return
         name = f"settle_bench_{secrets.token_hex(5)}"
-        asyncio.run(_pg_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
         try:
             url = f"postgresql+asyncpg://{POSTGRES_URL.split('://', 1)[1].rsplit('/', 1)[0]}/{name}"
             settings = Settings(database_url=url, secret_key=SECRET, data_dir=Path(tmp), probes=False)
             migrations.upgrade(settings)
             yield settings
         finally:
-            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def four_levels(sessions: async_sessionmaker[AsyncSession]) -> tuple[int, ...]:
